@@ -1,0 +1,89 @@
+"""Execute chapter notebooks headless and print a results table.
+
+    python scripts/run_chapters.py --out build notebooks/*.ipynb    # executed copies in build/
+    python scripts/run_chapters.py --inplace notebooks/*.ipynb      # refresh committed outputs
+
+Each notebook records its headline numbers with `nlpbook.utils.check_band`, which
+writes them to $NLPBOOK_RESULTS; this script reads them back for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def execute(path: Path, out: Path, results_dir: Path, timeout: int) -> tuple[bool, float, str]:
+    notebook = nbformat.read(path, as_version=4)
+    os.environ["NLPBOOK_RESULTS"] = str(results_dir)
+    client = NotebookClient(
+        notebook, timeout=timeout, kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    start = time.perf_counter()
+    error = ""
+    try:
+        client.execute()
+    except CellExecutionError as e:
+        error = str(e).strip().splitlines()[-1] if str(e).strip() else "cell failed"
+    seconds = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    nbformat.write(notebook, tmp)
+    tmp.replace(out)
+    return not error, seconds, error
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", type=Path, help="directory for the executed copies")
+    where.add_argument("--inplace", action="store_true", help="overwrite the notebooks themselves")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    args = parser.parse_args()
+
+    results_dir = Path(args.out / "results" if args.out else tempfile.mkdtemp(prefix="nlpbook-results-"))
+    results_dir.mkdir(parents=True, exist_ok=True)
+    for stale in results_dir.glob("*.json"):
+        stale.unlink()
+    rows, failed = [], False
+    for path in args.notebooks:
+        out = path if args.inplace else args.out / path.name
+        print(f"running {path} ...", flush=True)
+        ok, seconds, error = execute(path, out, results_dir, args.timeout)
+        failed |= not ok
+        chapter = path.name[:2]
+        records = results_dir / f"{chapter}.json"
+        metrics = json.loads(records.read_text()) if records.exists() else {}
+        if not metrics:
+            rows.append((path.stem, "-", "-", "-", "FAILED: " + error if error else "no result", seconds))
+        for name, r in metrics.items():
+            verdict = "ok" if r["ok"] else "OUT OF BAND"
+            if error:
+                verdict = "FAILED: " + error
+            rows.append((path.stem, name, f"{r['value']:.3f}", f"[{r['low']}, {r['high']}]", verdict, seconds))
+            failed |= not r["ok"]
+    profile = os.environ.get("NLPBOOK_PROFILE", "quick")
+    header = ("chapter", "metric", "value", "band", "verdict", "wall")
+    table = [header] + [(*r[:5], f"{r[5]:.0f} s") for r in rows]
+    widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+    print(f"\nresults ({profile} profile):")
+    for i, r in enumerate(table):
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

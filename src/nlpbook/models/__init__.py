@@ -1,0 +1,1 @@
+"""The chapters' models; each module says which chapter introduces it."""

@@ -1,0 +1,102 @@
+"""Plots the chapters share: training curves, a 2-D decision boundary, and heatmaps
+(attention, gate activations). Each returns the matplotlib Figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+
+def plot_history(
+    history: Sequence[dict], metrics: Sequence[str] = ("loss", "acc"), title: str = ""
+):
+    """Train and validation curves per epoch, one panel per metric."""
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
+    epochs = [row["epoch"] for row in history]
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        for split in ("train", "val"):
+            key = f"{split}_{metric}"
+            if key in history[0]:
+                ax.plot(epochs, [row[key] for row in history], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_decision_boundary(
+    predict_proba: Callable[[torch.Tensor], torch.Tensor],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    ax=None,
+    title: str = "",
+    labels: Sequence[str] = ("class 0", "class 1"),
+    axis_labels: Sequence[str] = ("x1", "x2"),
+    resolution: int = 200,
+):
+    """Scatter 2-D points by class and shade P(class 1) from `predict_proba` over the plane,
+    with the 0.5 contour as the decision boundary."""
+    X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    pad = 0.05 * (X.max(0).values - X.min(0).values)
+    lo, hi = X.min(0).values - pad, X.max(0).values + pad
+    xs = torch.linspace(float(lo[0]), float(hi[0]), resolution)
+    ys = torch.linspace(float(lo[1]), float(hi[1]), resolution)
+    gx, gy = torch.meshgrid(xs, ys, indexing="xy")
+    with torch.no_grad():
+        probs = predict_proba(torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)).reshape(
+            gx.shape
+        )
+    ax.contourf(gx, gy, probs, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.35)
+    if float(probs.min()) < 0.5 < float(probs.max()):
+        ax.contour(gx, gy, probs, levels=[0.5], colors="k", linewidths=1.5)
+    for cls, marker, color in ((0, "o", "tab:blue"), (1, "^", "tab:red")):
+        mask = y == cls
+        ax.scatter(
+            X[mask, 0], X[mask, 1], marker=marker, c=color, edgecolors="k", label=labels[cls]
+        )
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.legend(loc="upper left", fontsize=8)
+    if title:
+        ax.set_title(title)
+    return ax.figure
+
+
+def plot_heatmap(
+    matrix,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str = "",
+    ax=None,
+    cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
+):
+    """A labelled heatmap: attention weights (rows × columns) or gate activations over words."""
+    matrix = np.asarray(torch.as_tensor(matrix).detach().cpu())
+    if matrix.shape != (len(row_labels), len(col_labels)):
+        raise ValueError(
+            f"matrix {matrix.shape} does not match {len(row_labels)}×{len(col_labels)} labels"
+        )
+    if ax is None:
+        width = max(4.0, 0.45 * len(col_labels) + 2)
+        height = max(2.5, 0.35 * len(row_labels) + 1.5)
+        _, ax = plt.subplots(figsize=(width, height))
+    image = ax.imshow(matrix, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
+    ax.set_xticks(range(len(col_labels)), labels=col_labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(row_labels)), labels=row_labels)
+    ax.figure.colorbar(image, ax=ax)
+    if title:
+        ax.set_title(title)
+    ax.figure.tight_layout()
+    return ax.figure

@@ -1,0 +1,154 @@
+"""Tokenizers and the Vocab that turns tokens into ids (replacing legacy torchtext's).
+
+Introduced in chapter 02 (NLTK, Vocab) and chapter 03 (spaCy); used by every text chapter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from functools import lru_cache
+from pathlib import Path
+
+PAD, UNK = "<pad>", "<unk>"
+_BASIC = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+
+
+def basic_tokenize(text: str) -> list[str]:
+    """Lowercase and split into words (with English clitics) and single punctuation marks."""
+    return _BASIC.findall(text.lower())
+
+
+@lru_cache(maxsize=1)
+def _spacy_tokenizer():
+    import spacy
+
+    # A blank English pipeline has the same rule-based tokenizer as en_core_web_sm,
+    # without the download that spacy.load('en_core_web_sm') needs.
+    return spacy.blank("en").tokenizer
+
+
+def spacy_tokenize(text: str) -> list[str]:
+    """spaCy's English tokenizer (from `spacy.blank("en")`), case preserved."""
+    return [token.text for token in _spacy_tokenizer()(text)]
+
+
+@lru_cache(maxsize=1)
+def _nltk_tokenizer():
+    from nltk.tokenize import NLTKWordTokenizer
+
+    # word_tokenize needs the punkt_tab download for sentence splitting; this does not.
+    return NLTKWordTokenizer()
+
+
+def nltk_tokenize(text: str) -> list[str]:
+    """NLTK's Treebank-style word tokenizer (`NLTKWordTokenizer`), case preserved."""
+    return _nltk_tokenizer().tokenize(text)
+
+
+TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
+    "basic": basic_tokenize,
+    "spacy": spacy_tokenize,
+    "nltk": nltk_tokenize,
+}
+
+
+def get_tokenizer(name: str) -> Callable[[str], list[str]]:
+    """A tokenizer by name: 'basic', 'spacy' or 'nltk'."""
+    try:
+        return TOKENIZERS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}"
+        ) from None
+
+
+class Vocab:
+    """A token <-> id mapping with pad = 0 and unk = 1; unknown tokens map to unk.
+
+    Build it with `Vocab.build(token_lists, max_size=..., min_freq=...)`: tokens are
+    ordered by (-count, token), so the same corpus always gives the same ids.
+    """
+
+    def __init__(self, itos: Sequence[str]) -> None:
+        itos = list(itos)
+        if itos[:2] != [PAD, UNK]:
+            raise ValueError(f"a Vocab starts with {PAD!r}, {UNK!r}; got {itos[:2]}")
+        if len(set(itos)) != len(itos):
+            raise ValueError("a Vocab's tokens must be unique")
+        self.itos = itos
+        self.stoi = {token: i for i, token in enumerate(itos)}
+
+    pad_index = 0
+    unk_index = 1
+
+    @classmethod
+    def build(
+        cls,
+        token_lists: Iterable[Iterable[str]],
+        max_size: int | None = None,
+        min_freq: int = 1,
+        specials: Sequence[str] = (),
+    ) -> Vocab:
+        """Count tokens and keep the `max_size` most frequent seen at least `min_freq` times.
+
+        `max_size` does not count pad, unk or `specials` (extra reserved tokens).
+        """
+        counts = Counter(token for tokens in token_lists for token in tokens)
+        return cls.from_counts(counts, max_size=max_size, min_freq=min_freq, specials=specials)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Counter | dict[str, int],
+        max_size: int | None = None,
+        min_freq: int = 1,
+        specials: Sequence[str] = (),
+    ) -> Vocab:
+        """A Vocab from token counts (see `build`)."""
+        reserved = [PAD, UNK, *[s for s in specials if s not in (PAD, UNK)]]
+        kept = sorted(
+            (t for t, c in counts.items() if c >= min_freq and t not in reserved),
+            key=lambda t: (-counts[t], t),
+        )
+        return cls(reserved + kept[:max_size])
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.stoi
+
+    def __getitem__(self, token: str) -> int:
+        return self.stoi.get(token, self.unk_index)
+
+    def lookup_indices(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of `tokens`, unknown ones mapped to unk."""
+        unk = self.unk_index
+        return [self.stoi.get(t, unk) for t in tokens]
+
+    def lookup_tokens(self, indices: Iterable[int]) -> list[str]:
+        """Tokens of `indices`; an id outside the vocabulary is an IndexError."""
+        return [self.itos[int(i)] for i in indices]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.itos == other.itos
+
+    def __repr__(self) -> str:
+        return f"Vocab(size={len(self)}, first={self.itos[2:7]})"
+
+    def save(self, path: str | Path) -> None:
+        """Write one token a line (UTF-8); tokens with newlines cannot be saved."""
+        if any("\n" in t or "\r" in t for t in self.itos):
+            raise ValueError("cannot save a Vocab whose tokens contain line breaks")
+        path = Path(path)
+        tmp = path.with_name(path.name + ".part")
+        tmp.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocab:
+        """Read a Vocab written by `save`."""
+        text = Path(path).read_text(encoding="utf-8")
+        return cls(text.split("\n")[:-1])

@@ -1,0 +1,90 @@
+"""Seeding, devices, profiles, timing and the band checks the notebooks print.
+
+Introduced in chapter 01 and used by every chapter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PROFILES = ("quick", "full")
+
+
+def set_seed(seed: int, deterministic: bool = True) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch.Generator for DataLoader shuffling."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        # warn_only: a few CUDA kernels have no deterministic version; we still want to run.
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return generator
+
+
+def get_device(name: str | None = None) -> torch.device:
+    """The device to train on: `name`, else $NLPBOOK_DEVICE, else CUDA if available, else CPU."""
+    name = name or os.environ.get("NLPBOOK_DEVICE")
+    if name:
+        device = torch.device(name)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available here")
+        return device
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def get_profile() -> str:
+    """The run profile from $NLPBOOK_PROFILE: 'quick' (default, CPU, minutes) or 'full'."""
+    profile = os.environ.get("NLPBOOK_PROFILE", "quick").strip().lower() or "quick"
+    if profile not in PROFILES:
+        raise ValueError(
+            f"NLPBOOK_PROFILE={profile!r} is not a profile; use one of {', '.join(PROFILES)}"
+        )
+    return profile
+
+
+class Timer:
+    """A context manager that measures wall time: ``with Timer() as t: ...; t.seconds``."""
+
+    def __init__(self) -> None:
+        self.start: float | None = None
+        self.seconds = 0.0
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s"
+
+
+def check_band(
+    name: str, value: float, low: float, high: float, chapter: str | None = None
+) -> bool:
+    """Print whether `value` lies in [low, high]; record it for `make run` when asked to.
+
+    The printed line holds the band and the verdict, not the value itself, so that it
+    is the same on every machine and nbval can compare it exactly.
+    """
+    ok = bool(low <= value <= high)
+    print(f"{name} in [{low}, {high}]: {ok}")
+    results_dir = os.environ.get("NLPBOOK_RESULTS")
+    if results_dir and chapter:
+        path = Path(results_dir) / f"{chapter}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        records = json.loads(path.read_text()) if path.exists() else {}
+        records[name] = {"value": float(value), "low": low, "high": high, "ok": ok}
+        path.write_text(json.dumps(records, indent=1))
+    return ok
