@@ -108,7 +108,7 @@ def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -
     lengths = torch.as_tensor(lengths)
     real = padded = 0
     for batch in batches:
-        batch_lengths = lengths[list(batch)]
+        batch_lengths = lengths[torch.as_tensor(batch, dtype=torch.long)]
         real += int(batch_lengths.sum())
         padded += int(batch_lengths.max()) * len(batch)
     return 1.0 - real / padded if padded else 0.0

@@ -1,0 +1,107 @@
+"""Shared fixtures: tiny datasets in the real formats, written by the tests themselves."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+IMDB_REVIEWS = {
+    ("train", "pos", 3, 9): "A wonderful film.<br /><br />I loved every minute.",
+    ("train", "pos", 10, 8): "Great acting, great story!",
+    ("train", "neg", 0, 2): "Terrible. Just terrible.",
+    ("train", "neg", 7, 1): "I want my two hours back.",
+    ("test", "pos", 1, 10): "Best movie of the year.",
+    ("test", "neg", 2, 3): "Boring and far too long.",
+}
+
+SNLI_LINES = [
+    {"gold_label": "entailment", "sentence1": "A man is playing a guitar .", "sentence2": "A person plays music ."},
+    {"gold_label": "-", "sentence1": "Two dogs run .", "sentence2": "Animals are outside ."},
+    {"gold_label": "contradiction", "sentence1": "A woman sleeps .", "sentence2": "A woman is running ."},
+    {"gold_label": "neutral", "sentence1": "Kids play soccer .", "sentence2": "The kids are friends ."},
+]
+
+FASTTEXT_LINES = [
+    "__label__2 Great CD: My lovely Pat has one of the GREAT voices of her generation.\n",
+    "__label__1 Batteries died within a year ...: I bought this charger in Jul 2003.\n",
+    "__label__2 works fine: but Maha Energy is better. Check out http://example.com today\n",
+]
+
+GLOVE_TEXT = (
+    "the 0.1 0.2 0.3\n"
+    "good 0.5 -0.25 1.0\n"
+    "bad -0.5 0.25 -1.0\n"
+    "movie 0.0 0.75 0.5\n"
+    ". . . 1.0 2.0 3.0\n"  # a word with spaces, as glove.840B has
+)
+
+
+def write_imdb_tree(root: Path) -> Path:
+    """An aclImdb layout with a few made-up reviews; returns the aclImdb directory."""
+    base = root / "aclImdb"
+    for (split, sentiment, review_id, rating), text in IMDB_REVIEWS.items():
+        folder = base / split / sentiment
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{review_id}_{rating}.txt").write_text(text, encoding="utf-8")
+    (base / "README").write_text("tiny fixture\n")
+    return base
+
+
+def make_tar_gz(source_dir: Path, archive: Path, arcname: str) -> Path:
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(source_dir, arcname=arcname)
+    return archive
+
+
+@pytest.fixture
+def imdb_dir(tmp_path: Path) -> Path:
+    return write_imdb_tree(tmp_path / "src")
+
+
+@pytest.fixture
+def imdb_tar(tmp_path: Path) -> Path:
+    base = write_imdb_tree(tmp_path / "src")
+    return make_tar_gz(base, tmp_path / "aclImdb_v1.tar.gz", "aclImdb")
+
+
+@pytest.fixture
+def snli_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "snli_1.0"
+    folder.mkdir()
+    for split in ("dev", "test"):
+        lines = "".join(json.dumps(r) + "\n" for r in SNLI_LINES)
+        (folder / f"snli_1.0_{split}.jsonl").write_text(lines, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def fasttext_file(tmp_path: Path) -> Path:
+    path = tmp_path / "test.ft.txt"
+    path.write_text("".join(FASTTEXT_LINES), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def glove_zip(tmp_path: Path) -> Path:
+    path = tmp_path / "glove.6B.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("glove.6B.50d.txt", GLOVE_TEXT)
+    return path
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tf:
+        for name, payload in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tf.addfile(info, io.BytesIO(payload))
+    return buffer.getvalue()

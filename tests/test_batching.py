@@ -1,0 +1,70 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlpbook import batching
+
+
+def test_pad_batch_shapes_and_cpu_int64_lengths():
+    ids, lengths = batching.pad_batch([[5, 6, 7], [8], [9, 10]])
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
+    assert lengths.tolist() == [3, 1, 2]
+    assert lengths.dtype == torch.int64 and lengths.device.type == "cpu"
+    with pytest.raises(ValueError, match="empty sequence"):
+        batching.pad_batch([[1], []])
+
+
+def test_collate_batch_and_pairs():
+    ids, lengths, labels = batching.collate_batch([([1, 2], 1), ([3], 0)], pad_index=0)
+    assert ids.tolist() == [[1, 2], [3, 0]] and lengths.tolist() == [2, 1] and labels.tolist() == [1, 0]
+    a, la, b, lb, y = batching.collate_pairs([([1], [2, 3], 2), ([4, 5, 6], [7], 0)])
+    assert a.shape == (2, 3) and b.shape == (2, 2)
+    assert la.tolist() == [1, 3] and lb.tolist() == [2, 1] and y.tolist() == [2, 0]
+
+
+def test_bucket_sampler_covers_every_index_once_and_is_seeded():
+    lengths = torch.randint(1, 200, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
+    sampler = batching.BucketBatchSampler(lengths, 32, generator=torch.Generator().manual_seed(1))
+    batches = list(sampler)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000)) and len(batches) == len(sampler) == 32
+    again = list(batching.BucketBatchSampler(lengths, 32, generator=torch.Generator().manual_seed(1)))
+    assert batches == again
+    assert list(sampler) != batches  # the next epoch is shuffled differently
+
+
+def test_bucketing_cuts_padding():
+    gen = torch.Generator().manual_seed(0)
+    lengths = torch.randint(5, 500, (2000,), generator=gen).tolist()
+    random_batches = torch.randperm(2000, generator=gen).split(64)
+    bucketed = list(batching.BucketBatchSampler(lengths, 64, generator=gen))
+    random_pad = batching.padding_fraction(random_batches, lengths)
+    bucket_pad = batching.padding_fraction(bucketed, lengths)
+    assert random_pad > 0.4 and bucket_pad < 0.05
+
+
+def test_eval_order_is_sorted_and_drop_last():
+    sampler = batching.BucketBatchSampler([5, 1, 3, 2, 4], 2, shuffle=False)
+    assert list(sampler) == [[1, 3], [2, 4], [0]]
+    dropping = batching.BucketBatchSampler([5, 1, 3, 2, 4], 2, shuffle=False, drop_last=True)
+    assert list(dropping) == [[1, 3], [2, 4]] and len(dropping) == 2
+    with pytest.raises(ValueError):
+        batching.BucketBatchSampler([1], 0)
+
+
+def test_padding_fraction_exact():
+    assert batching.padding_fraction([[0, 1]], [4, 2]) == pytest.approx(0.25)
+    assert batching.padding_fraction([], []) == 0.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 12), min_size=1, max_size=8), st.integers(1, 4), st.booleans())
+def test_pad_pack_unpack_returns_the_input(lengths, features, batch_first):
+    sequences = [torch.randn(n, features) for n in lengths]
+    padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=batch_first)
+    packed = pack_padded_sequence(padded, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+    unpacked, out_lengths = pad_packed_sequence(packed, batch_first=batch_first)
+    assert out_lengths.tolist() == lengths
+    assert torch.equal(unpacked, padded)

@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from nlpbook import datasets
+
+
+def test_read_imdb_directory_and_archive_agree(imdb_dir, imdb_tar):
+    from_dir = datasets.read_imdb("train", imdb_dir)
+    from_parent = datasets.read_imdb("train", imdb_dir.parent)
+    from_tar = datasets.read_imdb("train", imdb_tar)
+    assert from_dir == from_parent == from_tar
+    # sorted by (label name, id): neg 0, neg 7, pos 3, pos 10
+    assert [label for _, label in from_dir] == [0, 0, 1, 1]
+    assert from_dir[0][0] == "Terrible. Just terrible."
+    assert from_dir[3][0] == "Great acting, great story!"
+    assert datasets.read_imdb("test", imdb_tar) == [("Boring and far too long.", 0), ("Best movie of the year.", 1)]
+
+
+def test_read_imdb_bad_split_and_bad_path(imdb_dir, tmp_path):
+    with pytest.raises(ValueError, match="no split 'valid'"):
+        datasets.read_imdb("valid", imdb_dir)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="not an aclImdb layout"):
+        datasets.read_imdb("train", tmp_path / "empty")
+
+
+def test_read_snli_skips_unlabelled_pairs(snli_dir):
+    pairs = datasets.read_snli("dev", snli_dir)
+    assert len(pairs) == 3
+    assert pairs[0] == ("A man is playing a guitar .", "A person plays music .", 0)
+    assert [label for *_, label in pairs] == [0, 2, 1]
+    assert datasets.SNLI_LABELS[pairs[1][2]] == "contradiction"
+
+
+def test_read_snli_missing_split_says_so(snli_dir):
+    with pytest.raises(FileNotFoundError, match="train split is not present.*snli_1.0.zip"):
+        datasets.read_snli("train", snli_dir)
+    with pytest.raises(ValueError, match="no split 'validation'"):
+        datasets.read_snli("validation", snli_dir)
+
+
+def test_read_snli_rejects_malformed_lines(tmp_path):
+    folder = tmp_path / "snli_1.0"
+    folder.mkdir()
+    (folder / "snli_1.0_dev.jsonl").write_text('{"gold_label": "neutral"}\n')
+    with pytest.raises(ValueError, match="snli_1.0_dev.jsonl:1: not an SNLI record"):
+        datasets.read_snli("dev", folder)
+
+
+def test_read_amazon_fasttext(fasttext_file):
+    reviews = datasets.read_amazon_polarity(fasttext_file)
+    assert [label for _, label in reviews] == [1, 0, 1]
+    assert reviews[1][0].startswith("Batteries died within a year ...: I bought")
+    assert len(datasets.read_amazon_polarity(fasttext_file, limit=2)) == 2
+
+
+def test_read_amazon_csv(tmp_path):
+    path = tmp_path / "test.csv"
+    path.write_text('"2","Nice","Works well.\\nRecommended"\n"1","","Broke on day one"\n')
+    assert datasets.read_amazon_polarity(path) == [
+        ("Nice: Works well. Recommended", 1),
+        ("Broke on day one", 0),
+    ]
+
+
+def test_read_amazon_rejects_other_formats(tmp_path):
+    path = tmp_path / "x.ft.txt"
+    path.write_text("__label__3 what\n")
+    with pytest.raises(ValueError, match=r"x.ft.txt:1: not a fastText polarity line"):
+        datasets.read_amazon_polarity(path)
+
+
+def test_exam_scores_are_reproducible_and_in_range():
+    X, y = datasets.make_exam_scores()
+    X2, y2 = datasets.make_exam_scores()
+    assert X.shape == (100, 2) and y.shape == (100,)
+    assert torch.equal(X, X2) and torch.equal(y, y2)
+    assert X.min() >= 30 and X.max() <= 100
+    assert set(y.tolist()) == {0.0, 1.0}
+    assert 0.35 < y.mean() < 0.65
+    assert not torch.equal(datasets.make_exam_scores(seed=1)[0], X)
+
+
+def test_exam_scores_overlap_like_the_original():
+    # Logistic regression on the standardised scores lands near the original's 0.89.
+    X, y = datasets.make_exam_scores()
+    Xn = (X - X.mean(0)) / X.std(0)
+    w = torch.zeros(2, requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([w, b], lr=1.0)
+    for _ in range(500):
+        opt.zero_grad()
+        torch.nn.functional.binary_cross_entropy_with_logits(Xn @ w + b, y).backward()
+        opt.step()
+    accuracy = ((Xn @ w + b > 0).float() == y).float().mean().item()
+    assert 0.85 <= accuracy <= 0.92

@@ -1,0 +1,85 @@
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nlpbook import text
+from nlpbook.text import PAD, UNK, Vocab
+
+
+def test_basic_tokenizer_lowercases_and_splits_punctuation():
+    assert text.basic_tokenize("It's GREAT, isn't it?!") == ["it's", "great", ",", "isn't", "it", "?", "!"]
+
+
+def test_spacy_blank_tokenizer_splits_like_the_english_model():
+    assert text.spacy_tokenize("Don't watch it, it's $5!") == ["Do", "n't", "watch", "it", ",", "it", "'s", "$", "5", "!"]
+
+
+def test_nltk_tokenizer_needs_no_download():
+    assert text.nltk_tokenize("I can't believe it's not butter.") == [
+        "I", "ca", "n't", "believe", "it", "'s", "not", "butter", "."
+    ]
+
+
+def test_get_tokenizer():
+    assert text.get_tokenizer("basic") is text.basic_tokenize
+    with pytest.raises(ValueError, match="unknown tokenizer 'moses'"):
+        text.get_tokenizer("moses")
+
+
+def test_vocab_order_specials_max_size_and_min_freq():
+    corpus = [["b", "a", "c"], ["a", "b"], ["a", "d"]]
+    vocab = Vocab.build(corpus)
+    assert vocab.itos == [PAD, UNK, "a", "b", "c", "d"]  # a:3, b:2, then c, d tie -> alphabetical
+    assert Vocab.build(corpus, max_size=2).itos == [PAD, UNK, "a", "b"]
+    assert Vocab.build(corpus, min_freq=2).itos == [PAD, UNK, "a", "b"]
+    assert Vocab.build(corpus, specials=["<beg>"]).itos[:3] == [PAD, UNK, "<beg>"]
+    assert vocab.pad_index == 0 and vocab.unk_index == 1
+
+
+def test_vocab_lookup_with_unknowns():
+    vocab = Vocab.build([["x", "y", "y"]])
+    assert vocab.lookup_indices(["y", "x", "zzz"]) == [2, 3, 1]
+    assert vocab["zzz"] == 1 and "x" in vocab and "zzz" not in vocab
+    assert vocab.lookup_tokens([2, 3, 1, 0]) == ["y", "x", UNK, PAD]
+    with pytest.raises(IndexError):
+        vocab.lookup_tokens([99])
+
+
+def test_vocab_rejects_bad_itos():
+    with pytest.raises(ValueError, match="starts with"):
+        Vocab(["a", "b"])
+    with pytest.raises(ValueError, match="unique"):
+        Vocab([PAD, UNK, "a", "a"])
+
+
+def test_vocab_save_refuses_newlines(tmp_path):
+    vocab = Vocab([PAD, UNK, "a\nb"])
+    with pytest.raises(ValueError, match="line breaks"):
+        vocab.save(tmp_path / "v.txt")
+    assert not (tmp_path / "v.txt").exists()
+
+
+tokens = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), min_size=1, max_size=8
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(tokens, max_size=10), max_size=10), st.integers(1, 3))
+def test_vocab_save_load_round_trip(tmp_path_factory, corpus, min_freq):
+    vocab = Vocab.build(corpus, min_freq=min_freq)
+    path = tmp_path_factory.mktemp("vocab") / "vocab.txt"
+    vocab.save(path)
+    assert Vocab.load(path) == vocab
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(tokens, min_size=1, max_size=10), min_size=1, max_size=10))
+def test_vocab_lookup_of_lookup_tokens_is_identity(corpus):
+    vocab = Vocab.build(corpus)
+    ids = list(range(len(vocab)))
+    assert vocab.lookup_indices(vocab.lookup_tokens(ids)) == ids
+    counts = Counter(t for doc in corpus for t in doc)
+    assert len(vocab) == 2 + len([t for t in counts if t not in (PAD, UNK)])

@@ -1,0 +1,56 @@
+import json
+
+import pytest
+import torch
+
+from nlpbook import utils
+
+
+def test_set_seed_makes_torch_and_generator_repeatable():
+    g1 = utils.set_seed(3)
+    a, pa = torch.rand(4), torch.randperm(10, generator=g1)
+    g2 = utils.set_seed(3)
+    b, pb = torch.rand(4), torch.randperm(10, generator=g2)
+    assert torch.equal(a, b) and torch.equal(pa, pb)
+    utils.set_seed(4)
+    assert not torch.equal(torch.rand(4), a)
+
+
+def test_profile_default_valid_and_invalid(monkeypatch):
+    monkeypatch.delenv("NLPBOOK_PROFILE", raising=False)
+    assert utils.get_profile() == "quick"
+    monkeypatch.setenv("NLPBOOK_PROFILE", "FULL")
+    assert utils.get_profile() == "full"
+    monkeypatch.setenv("NLPBOOK_PROFILE", "fast")
+    with pytest.raises(ValueError, match="not a profile"):
+        utils.get_profile()
+
+
+def test_get_device(monkeypatch):
+    monkeypatch.delenv("NLPBOOK_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert utils.get_device().type == expected
+    assert utils.get_device("cpu") == torch.device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA is not available"):
+            utils.get_device("cuda")
+
+
+def test_timer_measures_elapsed_time():
+    import time
+
+    with utils.Timer() as t:
+        time.sleep(0.05)
+    assert 0.04 < t.seconds < 1.0
+    assert str(t).endswith(" s")
+
+
+def test_check_band_prints_verdict_and_records(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NLPBOOK_RESULTS", str(tmp_path))
+    assert utils.check_band("acc", 0.85, 0.8, 0.9, chapter="01") is True
+    assert utils.check_band("loss", 2.0, 0.0, 1.0, chapter="01") is False
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["acc in [0.8, 0.9]: True", "loss in [0.0, 1.0]: False"]
+    records = json.loads((tmp_path / "01.json").read_text())
+    assert records["acc"] == {"value": 0.85, "low": 0.8, "high": 0.9, "ok": True}
+    assert records["loss"]["ok"] is False
