@@ -26,7 +26,9 @@ def execute(path: Path, out: Path, results_dir: Path, timeout: int) -> tuple[boo
     notebook = nbformat.read(path, as_version=4)
     os.environ["NLPBOOK_RESULTS"] = str(results_dir)
     client = NotebookClient(
-        notebook, timeout=timeout, kernel_name="python3",
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     start = time.perf_counter()
@@ -44,7 +46,9 @@ def execute(path: Path, out: Path, results_dir: Path, timeout: int) -> tuple[boo
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("notebooks", nargs="+", type=Path)
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--out", type=Path, help="directory for the executed copies")
@@ -52,7 +56,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     args = parser.parse_args()
 
-    results_dir = Path(args.out / "results" if args.out else tempfile.mkdtemp(prefix="nlpbook-results-"))
+    results_dir = Path(
+        args.out / "results" if args.out else tempfile.mkdtemp(prefix="nlpbook-results-")
+    )
     results_dir.mkdir(parents=True, exist_ok=True)
     for stale in results_dir.glob("*.json"):
         stale.unlink()
@@ -66,12 +72,23 @@ def main() -> int:
         records = results_dir / f"{chapter}.json"
         metrics = json.loads(records.read_text()) if records.exists() else {}
         if not metrics:
-            rows.append((path.stem, "-", "-", "-", "FAILED: " + error if error else "no result", seconds))
+            rows.append(
+                (path.stem, "-", "-", "-", "FAILED: " + error if error else "no result", seconds)
+            )
         for name, r in metrics.items():
             verdict = "ok" if r["ok"] else "OUT OF BAND"
             if error:
                 verdict = "FAILED: " + error
-            rows.append((path.stem, name, f"{r['value']:.3f}", f"[{r['low']}, {r['high']}]", verdict, seconds))
+            rows.append(
+                (
+                    path.stem,
+                    name,
+                    f"{r['value']:.3f}",
+                    f"[{r['low']}, {r['high']}]",
+                    verdict,
+                    seconds,
+                )
+            )
             failed |= not r["ok"]
     profile = os.environ.get("NLPBOOK_PROFILE", "quick")
     header = ("chapter", "metric", "value", "band", "verdict", "wall")

@@ -23,10 +23,22 @@ IMDB_REVIEWS = {
 }
 
 SNLI_LINES = [
-    {"gold_label": "entailment", "sentence1": "A man is playing a guitar .", "sentence2": "A person plays music ."},
+    {
+        "gold_label": "entailment",
+        "sentence1": "A man is playing a guitar .",
+        "sentence2": "A person plays music .",
+    },
     {"gold_label": "-", "sentence1": "Two dogs run .", "sentence2": "Animals are outside ."},
-    {"gold_label": "contradiction", "sentence1": "A woman sleeps .", "sentence2": "A woman is running ."},
-    {"gold_label": "neutral", "sentence1": "Kids play soccer .", "sentence2": "The kids are friends ."},
+    {
+        "gold_label": "contradiction",
+        "sentence1": "A woman sleeps .",
+        "sentence2": "A woman is running .",
+    },
+    {
+        "gold_label": "neutral",
+        "sentence1": "Kids play soccer .",
+        "sentence2": "The kids are friends .",
+    },
 ]
 
 FASTTEXT_LINES = [

@@ -18,7 +18,11 @@ def test_pad_batch_shapes_and_cpu_int64_lengths():
 
 def test_collate_batch_and_pairs():
     ids, lengths, labels = batching.collate_batch([([1, 2], 1), ([3], 0)], pad_index=0)
-    assert ids.tolist() == [[1, 2], [3, 0]] and lengths.tolist() == [2, 1] and labels.tolist() == [1, 0]
+    assert (
+        ids.tolist() == [[1, 2], [3, 0]]
+        and lengths.tolist() == [2, 1]
+        and labels.tolist() == [1, 0]
+    )
     a, la, b, lb, y = batching.collate_pairs([([1], [2, 3], 2), ([4, 5, 6], [7], 0)])
     assert a.shape == (2, 3) and b.shape == (2, 2)
     assert la.tolist() == [1, 3] and lb.tolist() == [2, 1] and y.tolist() == [2, 0]
@@ -30,7 +34,9 @@ def test_bucket_sampler_covers_every_index_once_and_is_seeded():
     batches = list(sampler)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(1000)) and len(batches) == len(sampler) == 32
-    again = list(batching.BucketBatchSampler(lengths, 32, generator=torch.Generator().manual_seed(1)))
+    again = list(
+        batching.BucketBatchSampler(lengths, 32, generator=torch.Generator().manual_seed(1))
+    )
     assert batches == again
     assert list(sampler) != batches  # the next epoch is shuffled differently
 
@@ -64,7 +70,9 @@ def test_padding_fraction_exact():
 def test_pad_pack_unpack_returns_the_input(lengths, features, batch_first):
     sequences = [torch.randn(n, features) for n in lengths]
     padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=batch_first)
-    packed = pack_padded_sequence(padded, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False)
+    packed = pack_padded_sequence(
+        padded, torch.tensor(lengths), batch_first=batch_first, enforce_sorted=False
+    )
     unpacked, out_lengths = pad_packed_sequence(packed, batch_first=batch_first)
     assert out_lengths.tolist() == lengths
     assert torch.equal(unpacked, padded)

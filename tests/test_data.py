@@ -89,8 +89,16 @@ def leftovers(root: Path) -> list[str]:
 
 
 def fast_download(url, dest, checksum, **kw):
-    return data.download(url, dest, checksum, timeout=kw.pop("timeout", 2.0), retries=kw.pop("retries", 2),
-                         backoff=0.01, progress=False, **kw)
+    return data.download(
+        url,
+        dest,
+        checksum,
+        timeout=kw.pop("timeout", 2.0),
+        retries=kw.pop("retries", 2),
+        backoff=0.01,
+        progress=False,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------- downloads
@@ -145,7 +153,10 @@ def test_download_retries_a_server_error(server, tmp_path):
 def toy_spec(monkeypatch, server):
     def install(urls):
         spec = registry.DatasetSpec(
-            name="toy", description="toy", target="toyset", files=("a.txt", "b.txt"),
+            name="toy",
+            description="toy",
+            target="toyset",
+            files=("a.txt", "b.txt"),
             sources=(registry.Source("toy.tar.gz", SHA, tuple(urls)),),
         )
         monkeypatch.setitem(registry.REGISTRY, "toy", spec)
@@ -195,7 +206,13 @@ def test_fetch_error_names_file_url_and_settings(toy_spec, server, tmp_path, mon
     with pytest.raises(data.DataError) as info:
         data.fetch("toy", root=root, retries=1, progress=False)
     message = str(info.value)
-    for expected in ("toy.tar.gz", f"{server}/missing.tar.gz", "HTTP 404", "NLPBOOK_DATA", "NLPBOOK_MIRROR"):
+    for expected in (
+        "toy.tar.gz",
+        f"{server}/missing.tar.gz",
+        "HTTP 404",
+        "NLPBOOK_DATA",
+        "NLPBOOK_MIRROR",
+    ):
         assert expected in message
     assert leftovers(root) == []
 
@@ -207,14 +224,18 @@ def test_fetch_unknown_dataset():
 
 def test_settings_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("NLPBOOK_DATA", str(tmp_path / "d"))
-    monkeypatch.setenv("NLPBOOK_MIRROR", f"{tmp_path / 'a'}{__import__('os').pathsep}{tmp_path / 'b'}")
+    monkeypatch.setenv(
+        "NLPBOOK_MIRROR", f"{tmp_path / 'a'}{__import__('os').pathsep}{tmp_path / 'b'}"
+    )
     assert data.data_root() == (tmp_path / "d").resolve()
     assert data.mirror_dirs() == [tmp_path / "a", tmp_path / "b"]
     monkeypatch.delenv("NLPBOOK_DATA")
     assert data.data_root().name == "data"
 
 
-def test_stage_copies_layouts_and_archives(tmp_path, imdb_tar, snli_dir, fasttext_file, monkeypatch):
+def test_stage_copies_layouts_and_archives(
+    tmp_path, imdb_tar, snli_dir, fasttext_file, monkeypatch
+):
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     imdb_tar.rename(mirror / "aclImdb-labelled.tar.xz")  # a gz under another name: checksum fails
@@ -293,5 +314,3 @@ def test_cli_list_and_bad_name(capsys):
     assert "imdb" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown dataset"):
         data.main(["fetch", "nope"])
-
-

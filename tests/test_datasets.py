@@ -13,7 +13,10 @@ def test_read_imdb_directory_and_archive_agree(imdb_dir, imdb_tar):
     assert [label for _, label in from_dir] == [0, 0, 1, 1]
     assert from_dir[0][0] == "Terrible. Just terrible."
     assert from_dir[3][0] == "Great acting, great story!"
-    assert datasets.read_imdb("test", imdb_tar) == [("Boring and far too long.", 0), ("Best movie of the year.", 1)]
+    assert datasets.read_imdb("test", imdb_tar) == [
+        ("Boring and far too long.", 0),
+        ("Best movie of the year.", 1),
+    ]
 
 
 def test_read_imdb_bad_split_and_bad_path(imdb_dir, tmp_path):

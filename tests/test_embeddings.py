@@ -44,8 +44,13 @@ def test_load_glove_from_zip_is_cached(glove_zip, tmp_path, monkeypatch):
     import hashlib
 
     digest = hashlib.sha256(glove_zip.read_bytes()).hexdigest()
-    fake = registry.DatasetSpec(spec.name, spec.description, spec.target,
-                                (registry.Source("glove.6B.zip", f"sha256:{digest}"),), extract=False)
+    fake = registry.DatasetSpec(
+        spec.name,
+        spec.description,
+        spec.target,
+        (registry.Source("glove.6B.zip", f"sha256:{digest}"),),
+        extract=False,
+    )
     monkeypatch.setitem(registry.REGISTRY, "glove.6B", fake)
     glove = embeddings.load_glove("6B.50d", root=root, offline_ok=False)
     assert glove.words[:2] == ["the", "good"]

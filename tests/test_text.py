@@ -9,16 +9,43 @@ from nlpbook.text import PAD, UNK, Vocab
 
 
 def test_basic_tokenizer_lowercases_and_splits_punctuation():
-    assert text.basic_tokenize("It's GREAT, isn't it?!") == ["it's", "great", ",", "isn't", "it", "?", "!"]
+    assert text.basic_tokenize("It's GREAT, isn't it?!") == [
+        "it's",
+        "great",
+        ",",
+        "isn't",
+        "it",
+        "?",
+        "!",
+    ]
 
 
 def test_spacy_blank_tokenizer_splits_like_the_english_model():
-    assert text.spacy_tokenize("Don't watch it, it's $5!") == ["Do", "n't", "watch", "it", ",", "it", "'s", "$", "5", "!"]
+    assert text.spacy_tokenize("Don't watch it, it's $5!") == [
+        "Do",
+        "n't",
+        "watch",
+        "it",
+        ",",
+        "it",
+        "'s",
+        "$",
+        "5",
+        "!",
+    ]
 
 
 def test_nltk_tokenizer_needs_no_download():
     assert text.nltk_tokenize("I can't believe it's not butter.") == [
-        "I", "ca", "n't", "believe", "it", "'s", "not", "butter", "."
+        "I",
+        "ca",
+        "n't",
+        "believe",
+        "it",
+        "'s",
+        "not",
+        "butter",
+        ".",
     ]
 
 
@@ -62,7 +89,9 @@ def test_vocab_save_refuses_newlines(tmp_path):
 
 
 tokens = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"), min_size=1, max_size=8
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+    min_size=1,
+    max_size=8,
 )
 
 

@@ -1,0 +1,279 @@
+"""Chapter 05: fill in a missing word with a bidirectional LSTM.
+
+The corpus helpers turn reviews into tokenised sentences between <beg> and <end>; the
+model reads a sentence with a BiLSTM and, for each position t, joins the forward state
+of t-1 with the backward state of t+1, so it never sees the word it predicts. Two heads:
+binary word codes (GloVe vectors binarised, trained with BCE, decoded by nearest code)
+or a softmax over the vocabulary (cross-entropy).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlpbook.text import Vocab
+from nlpbook.utils import Timer
+
+BEG, END, BLANK = "<beg>", "<end>", "__"
+SPECIALS = (BEG, END)  # with pad = 0 and unk = 1 these take ids 2 and 3
+FIRST_WORD = 4  # ids below this are never targets nor candidates
+HEADS = ("binary", "softmax")
+
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# words and digits; clitics split as GloVe's tokeniser does: don't -> do n't, it's -> it 's
+_WORD = re.compile(r"[a-z0-9]+(?=n't)|n't|'[a-z]+|[a-z0-9]+")
+
+
+def remove_html(text: str) -> str:
+    """Replace IMDb's `<br />` line breaks with newlines."""
+    return _HTML_BREAK.sub("\n", text)
+
+
+def split_sentences(text: str) -> list[str]:
+    """A simple splitter: cut after . ! ? followed by a space, and at line breaks."""
+    return [s.strip() for s in _SENTENCE_END.split(remove_html(text)) if s.strip()]
+
+
+def tokenize(sentence: str) -> list[str]:
+    """Lowercase and keep words only (no punctuation), clitics split GloVe-style."""
+    return _WORD.findall(sentence.lower())
+
+
+def review_sentences(texts: Iterable[str], min_len: int = 5, max_len: int = 30) -> list[list[str]]:
+    """Tokenised sentences of `texts` with `min_len` to `max_len` words each."""
+    out = []
+    for text in texts:
+        for sentence in split_sentences(text):
+            tokens = tokenize(sentence)
+            if min_len <= len(tokens) <= max_len:
+                out.append(tokens)
+    return out
+
+
+def build_vocab(sentences: Iterable[Sequence[str]], max_size: int, known=None) -> Vocab:
+    """The `max_size` most frequent words (only those in `known`, if given), plus specials."""
+    counts: dict[str, int] = {}
+    for tokens in sentences:
+        for t in tokens:
+            counts[t] = counts.get(t, 0) + 1
+    if known is not None:
+        counts = {t: c for t, c in counts.items() if t in known}
+    return Vocab.from_counts(counts, max_size=max_size, specials=SPECIALS)
+
+
+def encode(tokens: Sequence[str], vocab: Vocab) -> list[int]:
+    """Ids of `<beg> tokens <end>`; unknown words map to unk."""
+    return vocab.lookup_indices([BEG, *tokens, END])
+
+
+def target_mask(ids: torch.Tensor) -> torch.Tensor:
+    """True where a position is a real, known word: not pad, unk, <beg> or <end>."""
+    return ids >= FIRST_WORD
+
+
+def binary_codes(vocab: Vocab, glove) -> torch.Tensor:
+    """(V, D) 0/1 codes: each word's GloVe vector > 0; special rows are zero."""
+    codes = torch.zeros(len(vocab), glove.dim)
+    for i, word in enumerate(vocab.itos[FIRST_WORD:], start=FIRST_WORD):
+        if word not in glove:
+            raise KeyError(f"{word!r} has no GloVe vector; build the vocab from GloVe's words")
+        codes[i] = torch.from_numpy(glove[word] > 0).float()
+    return codes
+
+
+def code_collisions(codes: torch.Tensor, vocab: Vocab) -> list[list[str]]:
+    """Groups of (non-special) words that share one binary code, largest first."""
+    groups: dict[tuple, list[str]] = {}
+    for i in range(FIRST_WORD, len(vocab)):
+        groups.setdefault(tuple(codes[i].int().tolist()), []).append(vocab.itos[i])
+    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g))
+
+
+def collate_sentences(batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Id sequences -> (ids (B, T) padded with 0, lengths (B,) on CPU)."""
+    tensors = [torch.as_tensor(s, dtype=torch.long) for s in batch]
+    lengths = torch.tensor([len(t) for t in tensors])
+    return nn.utils.rnn.pad_sequence(tensors, batch_first=True), lengths
+
+
+def shift_context(output: torch.Tensor) -> torch.Tensor:
+    """(B, T, 2H) BiLSTM output -> (B, T, 2H): [forward at t-1; backward at t+1], zeros at the ends."""
+    hidden = output.shape[-1] // 2
+    forward, backward = output[..., :hidden], output[..., hidden:]  # (B, T, H) each
+    forward = F.pad(forward, (0, 0, 1, 0))[:, :-1]  # position t gets forward state t-1
+    backward = F.pad(backward, (0, 0, 0, 1))[:, 1:]  # position t gets backward state t+1
+    return torch.cat([forward, backward], dim=-1)
+
+
+class InfillModel(nn.Module):
+    """Embedding -> packed BiLSTM -> shifted context -> MLP -> `out_features` per position."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        out_features: int,
+        embedding_dim: int = 64,
+        hidden_size: int = 128,
+        mlp_size: int = 128,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        self.lstm = nn.LSTM(embedding_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.mlp = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(2 * hidden_size, mlp_size),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_size, out_features),
+        )
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        embedded = self.embedding(ids)  # (B, T, E)
+        packed = pack_padded_sequence(
+            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        output, _ = self.lstm(packed)
+        output, _ = pad_packed_sequence(output, batch_first=True, total_length=ids.shape[1])
+        return self.mlp(shift_context(output))  # (B, T, out_features)
+
+
+def infill_loss(
+    output: torch.Tensor, ids: torch.Tensor, head: str, codes: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Mean loss over target positions only (pad, unk, <beg>, <end> masked out)."""
+    mask = target_mask(ids)  # (B, T)
+    if head == "softmax":
+        return F.cross_entropy(output[mask], ids[mask])
+    if head == "binary":
+        bits = codes[ids]  # (B, T, D)
+        loss = F.binary_cross_entropy_with_logits(output, bits, reduction="none")  # (B, T, D)
+        return (loss * mask.unsqueeze(-1)).sum() / (mask.sum() * bits.shape[-1]).clamp(min=1)
+    raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+
+
+def word_scores(
+    output: torch.Tensor, head: str, codes: torch.Tensor | None = None, metric: str = "euclidean"
+) -> torch.Tensor:
+    """(N, C) head outputs -> (N, V) scores, higher is better; specials get -inf.
+
+    softmax: log-probabilities. binary: minus the distance between the predicted bit
+    probabilities (euclidean) or the thresholded bits (hamming) and each word's code.
+    """
+    if head == "softmax":
+        scores = torch.log_softmax(output, dim=-1)
+    elif head == "binary":
+        probs = torch.sigmoid(output)  # (N, D)
+        if metric == "hamming":
+            probs = (probs > 0.5).float()
+            scores = -torch.cdist(probs, codes, p=1)
+        elif metric == "euclidean":
+            scores = -torch.cdist(probs, codes)
+        else:
+            raise ValueError(f"metric must be 'euclidean' or 'hamming', not {metric!r}")
+    else:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+    scores = scores.clone()
+    scores[:, :FIRST_WORD] = -torch.inf
+    return scores  # (N, V)
+
+
+def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """0-based rank of each target among the words (ties go to the lower, more frequent id)."""
+    target_scores = scores.gather(1, targets.unsqueeze(1))  # (N, 1)
+    ids = torch.arange(scores.shape[1])
+    better = (scores > target_scores) | ((scores == target_scores) & (ids < targets.unsqueeze(1)))
+    return better.sum(dim=1)
+
+
+@torch.no_grad()
+def evaluate(model, loader, head, codes=None, ks=(1, 10), device="cpu") -> dict[str, float]:
+    """Loss, top-k accuracy (and bit accuracy for the binary head) over target positions."""
+    model.eval()
+    total = {"loss": 0.0, "bits": 0.0, **{f"top{k}": 0.0 for k in ks}}
+    n = 0
+    codes_d = codes.to(device) if codes is not None else None
+    for ids, lengths in loader:
+        ids = ids.to(device)
+        output = model(ids, lengths)
+        mask = target_mask(ids)
+        count = int(mask.sum())
+        total["loss"] += float(infill_loss(output, ids, head, codes_d)) * count
+        out, targets = output[mask], ids[mask]  # (N, C), (N,)
+        ranks = rank_of_target(word_scores(out, head, codes_d), targets)
+        for k in ks:
+            total[f"top{k}"] += float((ranks < k).sum())
+        if head == "binary":
+            total["bits"] += float(((out > 0).float() == codes_d[targets]).float().mean(1).sum())
+        n += count
+    result = {key: value / max(n, 1) for key, value in total.items()}
+    if head != "binary":
+        result.pop("bits")
+    return result
+
+
+def fit(
+    model,
+    train_loader,
+    val_loader,
+    head,
+    optimizer,
+    epochs,
+    codes=None,
+    patience=2,
+    clip=1.0,
+    device="cpu",
+    verbose=True,
+) -> list[dict[str, float]]:
+    """Train, evaluate top-1 on validation each epoch, keep the best weights, stop early."""
+    history, best, best_state, since = [], -1.0, None, 0
+    codes_d = codes.to(device) if codes is not None else None
+    for epoch in range(1, epochs + 1):
+        model.train()
+        with Timer() as timer:
+            for ids, lengths in train_loader:
+                ids = ids.to(device)
+                loss = infill_loss(model(ids, lengths), ids, head, codes_d)
+                optimizer.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+                optimizer.step()
+        train = (
+            evaluate(model, train_loader.eval_subset, head, codes, device=device)
+            if hasattr(train_loader, "eval_subset")
+            else None
+        )
+        val = evaluate(model, val_loader, head, codes, device=device)
+        row = {
+            "epoch": epoch,
+            "seconds": timer.seconds,
+            "val_loss": val["loss"],
+            "val_acc": val["top1"],
+            "val_top10": val["top10"],
+        }
+        if train is not None:
+            row.update(train_loss=train["loss"], train_acc=train["top1"])
+        row["best"] = val["top1"] > best
+        history.append(row)
+        if verbose:
+            print(
+                f"epoch {epoch:2d}  val loss {val['loss']:.3f}  top-1 {val['top1']:.3f}"
+                f"  top-10 {val['top10']:.3f}  {timer.seconds:.1f} s{'  *' if row['best'] else ''}"
+            )
+        if row["best"]:
+            best, best_state, since = val["top1"], copy.deepcopy(model.state_dict()), 0
+        else:
+            since += 1
+            if since >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history
