@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import socket
 import struct
-import tarfile
 import threading
 import time
 import zipfile

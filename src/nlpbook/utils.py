@@ -76,7 +76,8 @@ def check_band(
     """Print whether `value` lies in [low, high]; record it for `make run` when asked to.
 
     The printed line holds the band and the verdict, not the value itself, so that it
-    is the same on every machine and nbval can compare it exactly.
+    is the same on every machine and nbval can compare it exactly. It returns None, so a
+    notebook cell that ends with it shows nothing but that line.
     """
     ok = bool(low <= value <= high)
     print(f"{name} in [{low}, {high}]: {ok}")
@@ -87,4 +88,3 @@ def check_band(
         records = json.loads(path.read_text()) if path.exists() else {}
         records[name] = {"value": float(value), "low": low, "high": high, "ok": ok}
         path.write_text(json.dumps(records, indent=1))
-    return ok
