@@ -24,7 +24,7 @@ from nbclient.exceptions import CellExecutionError
 
 def execute(path: Path, out: Path, results_dir: Path, timeout: int) -> tuple[bool, float, str]:
     notebook = nbformat.read(path, as_version=4)
-    os.environ["NLPBOOK_RESULTS"] = str(results_dir)
+    os.environ["NLPBOOK_RESULTS"] = str(results_dir.resolve())  # the kernel runs in notebooks/
     client = NotebookClient(
         notebook,
         timeout=timeout,
