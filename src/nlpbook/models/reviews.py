@@ -1,0 +1,143 @@
+"""Chapter 02's Amazon-review preparation: load, clean, tokenise, build a vocabulary, left-pad
+or truncate to a fixed length, and split into train / validation / test tensors.
+
+Cleaning follows the article the chapter ports: lowercase, every digit -> 0, URLs -> <url>,
+then NLTK's Treebank word tokenizer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import TensorDataset
+
+from nlpbook import data, datasets, text
+
+URL = "<url>"
+_URL = re.compile(r"(?:https?://|www\.)\S+|[^\s:]+\.(?:com|net|org)\b\S*")
+_DIGIT = re.compile(r"\d")
+
+
+def load_quick_reviews(limit: int = 6000) -> list[tuple[str, int]]:
+    """The quick profile's reviews: the first `limit` of the mirror's test.ft.txt sample,
+    else (no mirror) the first `limit` rows of the canonical test.csv. Chapter 02."""
+    try:
+        path = data.fetch("amazon_polarity_sample", download_ok=False)
+    except data.DataError:
+        path = data.fetch("amazon_polarity", need=["test.csv"]) / "test.csv"
+    return datasets.read_amazon_polarity(path, limit=limit)
+
+
+def load_full_reviews(split: str, limit: int | None = None) -> list[tuple[str, int]]:
+    """The full profile's reviews: Zhang et al.'s train.csv or test.csv. Chapter 02."""
+    if split not in ("train", "test"):
+        raise ValueError(f"Amazon polarity has no split {split!r}; choose train or test")
+    folder = data.fetch("amazon_polarity", need=[f"{split}.csv"])
+    return datasets.read_amazon_polarity(folder / f"{split}.csv", limit=limit)
+
+
+def clean_review(review: str) -> str:
+    """Lowercase, URLs -> <url>, digits -> 0 (the article's cleaning)."""
+    review = _URL.sub(f" {URL} ", review.lower())
+    return _DIGIT.sub("0", review)
+
+
+def tokenize_review(review: str) -> list[str]:
+    """Clean a review and split it with NLTK's word tokenizer, keeping <url> whole."""
+    tokens: list[str] = []
+    for k, piece in enumerate(clean_review(review).split(URL)):
+        if k > 0:
+            tokens.append(URL)
+        tokens.extend(text.nltk_tokenize(piece))
+    return tokens
+
+
+def pad_left(ids: Sequence[int], seq_len: int, pad_index: int = 0) -> torch.Tensor:
+    """Keep the first `seq_len` ids and left-pad shorter ones: (seq_len,) int64."""
+    if seq_len < 1:
+        raise ValueError(f"seq_len must be at least 1, got {seq_len}")
+    ids = list(ids)[:seq_len]
+    return torch.tensor([pad_index] * (seq_len - len(ids)) + ids, dtype=torch.long)
+
+
+def encode(token_lists: Sequence[Sequence[str]], vocab: text.Vocab, seq_len: int) -> torch.Tensor:
+    """Token lists -> (N, seq_len) ids, each left-padded or truncated."""
+    rows = [pad_left(vocab.lookup_indices(t), seq_len, vocab.pad_index) for t in token_lists]
+    return torch.stack(rows) if rows else torch.empty(0, seq_len, dtype=torch.long)
+
+
+@dataclass
+class ReviewData:
+    """Prepared reviews: the vocabulary, the three splits, and each split's token lists."""
+
+    vocab: text.Vocab
+    seq_len: int
+    train: TensorDataset
+    val: TensorDataset
+    test: TensorDataset
+    tokens: dict[str, list[list[str]]]
+
+
+def split_indices(n: int, fractions: Sequence[float], seed: int = 0) -> list[list[int]]:
+    """Shuffle range(n) with `seed` and cut it by `fractions` (which must sum to 1)."""
+    if abs(sum(fractions) - 1.0) > 1e-9 or any(f < 0 for f in fractions):
+        raise ValueError(f"fractions must be non-negative and sum to 1, got {fractions}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    bounds = [0]
+    for f in fractions:
+        bounds.append(bounds[-1] + round(f * n))
+    bounds[-1] = n
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def prepare_reviews(
+    reviews: Sequence[tuple[str, int]],
+    seq_len: int = 200,
+    min_freq: int = 2,
+    fractions: Sequence[float] = (0.8, 0.1, 0.1),
+    seed: int = 0,
+    test_reviews: Sequence[tuple[str, int]] | None = None,
+) -> ReviewData:
+    """Tokenise, split (train/val/test by `fractions`, or train/val plus `test_reviews`),
+    build the vocabulary from the training split only (words seen `min_freq` times) and
+    encode every split as (ids (N, seq_len), labels (N,) float)."""
+    if not reviews:
+        raise ValueError("no reviews to prepare")
+    tokens = [tokenize_review(r) for r, _ in reviews]
+    labels = [float(y) for _, y in reviews]
+    if test_reviews is not None:
+        if len(fractions) != 2:
+            raise ValueError("with test_reviews, fractions are (train, val)")
+        parts = split_indices(len(reviews), fractions, seed)
+        parts.append(list(range(len(reviews), len(reviews) + len(test_reviews))))
+        tokens += [tokenize_review(r) for r, _ in test_reviews]
+        labels += [float(y) for _, y in test_reviews]
+    else:
+        if len(fractions) != 3:
+            raise ValueError("fractions are (train, val, test)")
+        parts = split_indices(len(reviews), fractions, seed)
+    names = ("train", "val", "test")
+    split_tokens = {
+        name: [tokens[i] for i in part] for name, part in zip(names, parts, strict=True)
+    }
+    vocab = text.Vocab.build(split_tokens["train"], min_freq=min_freq, specials=[URL])
+    tensors = {
+        name: TensorDataset(
+            encode(split_tokens[name], vocab, seq_len),
+            torch.tensor([labels[i] for i in part]),
+        )
+        for name, part in zip(names, parts, strict=True)
+    }
+    return ReviewData(
+        vocab, seq_len, tensors["train"], tensors["val"], tensors["test"], split_tokens
+    )
+
+
+def length_coverage(token_lists: Sequence[Sequence[str]], seq_len: int) -> float:
+    """The share of reviews that fit in `seq_len` tokens without truncation."""
+    if not token_lists:
+        return 0.0
+    return sum(len(t) <= seq_len for t in token_lists) / len(token_lists)
