@@ -177,8 +177,14 @@ def word_scores(
             scores = -torch.cdist(probs, codes, p=1)
         elif metric == "euclidean":
             scores = -torch.cdist(probs, codes)
+        elif metric == "likelihood":  # log P(code | bit probabilities), bits independent
+            logp, log1mp = F.logsigmoid(output), F.logsigmoid(-output)  # (N, D)
+            scores = codes @ logp.T + (1 - codes) @ log1mp.T  # (V, N)
+            scores = scores.T
         else:
-            raise ValueError(f"metric must be 'euclidean' or 'hamming', not {metric!r}")
+            raise ValueError(
+                f"metric must be 'euclidean', 'hamming' or 'likelihood', not {metric!r}"
+            )
     else:
         raise ValueError(f"head must be one of {HEADS}, not {head!r}")
     scores = scores.clone()
@@ -195,7 +201,9 @@ def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def evaluate(model, loader, head, codes=None, ks=(1, 10), device="cpu") -> dict[str, float]:
+def evaluate(
+    model, loader, head, codes=None, ks=(1, 10), device="cpu", metric="euclidean"
+) -> dict[str, float]:
     """Loss, top-k accuracy (and bit accuracy for the binary head) over target positions."""
     model.eval()
     total = {"loss": 0.0, "bits": 0.0, **{f"top{k}": 0.0 for k in ks}}
@@ -208,7 +216,7 @@ def evaluate(model, loader, head, codes=None, ks=(1, 10), device="cpu") -> dict[
         count = int(mask.sum())
         total["loss"] += float(infill_loss(output, ids, head, codes_d)) * count
         out, targets = output[mask], ids[mask]  # (N, C), (N,)
-        ranks = rank_of_target(word_scores(out, head, codes_d), targets)
+        ranks = rank_of_target(word_scores(out, head, codes_d, metric), targets)
         for k in ks:
             total[f"top{k}"] += float((ranks < k).sum())
         if head == "binary":
@@ -232,6 +240,7 @@ def fit(
     clip=1.0,
     device="cpu",
     verbose=True,
+    train_eval_loader=None,
 ) -> list[dict[str, float]]:
     """Train, evaluate top-1 on validation each epoch, keep the best weights, stop early."""
     history, best, best_state, since = [], -1.0, None, 0
@@ -246,11 +255,9 @@ def fit(
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
-        train = (
-            evaluate(model, train_loader.eval_subset, head, codes, device=device)
-            if hasattr(train_loader, "eval_subset")
-            else None
-        )
+        train = None
+        if train_eval_loader is not None:  # accuracy on (a subset of) the training data, eval mode
+            train = evaluate(model, train_eval_loader, head, codes, device=device)
         val = evaluate(model, val_loader, head, codes, device=device)
         row = {
             "epoch": epoch,
@@ -277,3 +284,39 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
+
+
+_BLANK = re.compile(r"_{2,}")
+
+
+@torch.no_grad()
+def fill_blank(
+    model, vocab: Vocab, text: str, head: str, codes=None, k: int = 10, metric: str = "euclidean"
+) -> list[tuple[str, float]]:
+    """The `k` best words for the one blank (`__`) in `text`, best first.
+
+    Returns (word, probability) for the softmax head and (word, distance to its code)
+    for the binary head.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise ValueError("text is empty; give a sentence with one blank, e.g. 'it was __ good'")
+    parts = _BLANK.split(text)
+    if len(parts) == 1:
+        raise ValueError(f"no blank in {text!r}; mark the missing word with {BLANK}")
+    if len(parts) > 2:
+        raise ValueError(f"more than one blank in {text!r}; the model fills exactly one")
+    left, right = tokenize(parts[0]), tokenize(parts[1])
+    if not any(w in vocab.stoi and vocab.stoi[w] >= FIRST_WORD for w in left + right):
+        raise ValueError(f"no known words around the blank in {text!r}; the model has no context")
+    ids = torch.tensor([encode([*left, BLANK, *right], vocab)])  # (1, T); the blank becomes <unk>
+    position = len(left) + 1
+    model.eval()
+    device = next(model.parameters()).device
+    output = model(ids.to(device), torch.tensor([ids.shape[1]]))[:, position]  # (1, C)
+    scores = word_scores(output, head, None if codes is None else codes.to(device), metric)[0]
+    best = scores.topk(k).indices.tolist()
+    if head == "softmax":
+        return [(vocab.itos[i], float(scores[i].exp())) for i in best]
+    return [(vocab.itos[i], float(-scores[i])) for i in best]
