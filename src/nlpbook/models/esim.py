@@ -1,0 +1,236 @@
+"""ESIM (Chen et al., ACL 2017) for natural language inference, one small module per part.
+
+Introduced in chapter 04. The pieces, in the paper's order:
+input encoding (a packed BiLSTM, eqs. 1-2) -> local inference (masked soft alignment,
+eqs. 11-13, and the enhancement, eqs. 14-15) -> inference composition (projection F with
+ReLU and a second packed BiLSTM, eqs. 16-17) -> masked average and max pooling (eqs. 18-20)
+-> an MLP with a tanh hidden layer giving three logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlpbook import text
+from nlpbook.datasets import SNLI_LABELS
+from nlpbook.text import Vocab
+
+
+def tokenize(sentence: str) -> list[str]:
+    """NLTK word tokens, lowercased (as the ported notebook did). Chapter 04."""
+    return [token.lower() for token in text.nltk_tokenize(sentence)]
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) bool mask, True at real tokens. Chapter 04."""
+    positions = torch.arange(max_len, device=lengths.device)  # (T,)
+    return positions[None, :] < lengths[:, None]  # (B, T)
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Softmax over `dim` that gives exactly zero weight where `mask` is False. Chapter 04.
+
+    Every slice along `dim` must keep at least one True entry (sentences are never empty).
+    """
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=dim)
+
+
+def masked_mean_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Average and max over time of (B, T, D) `x`, ignoring padding -> (B, 2D). Chapter 04."""
+    m = mask.unsqueeze(-1)  # (B, T, 1)
+    mean = (x * m).sum(1) / m.sum(1).clamp(min=1)  # (B, D)
+    largest = x.masked_fill(~m, float("-inf")).max(1).values  # (B, D)
+    return torch.cat([mean, largest], dim=-1)  # (B, 2D)
+
+
+class BiLSTM(nn.Module):
+    """A one-layer bidirectional LSTM that (with `packed`) never reads padding. Chapter 04.
+
+    `packed=False` runs over the padded batch as the ported notebook did; it exists to
+    measure what that costs (see benchmarks/bench_esim.py).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, packed: bool = True) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=True)
+        self.packed = packed
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, D) inputs and (B,) lengths -> (B, T, 2H); padded positions are zero."""
+        if not self.packed:
+            return self.lstm(x)[0]  # (B, T, 2H)
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+
+
+class InputEncoding(nn.Module):
+    """Embeddings then a BiLSTM over each sentence (eqs. 1-2). Chapter 04."""
+
+    def __init__(self, vocab_size, embedding_dim, hidden_size, dropout=0.0, packed=True):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=Vocab.pad_index)
+        self.dropout = nn.Dropout(dropout)
+        self.bilstm = BiLSTM(embedding_dim, hidden_size, packed)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, 2H) contextual vectors."""
+        return self.bilstm(self.dropout(self.embedding(ids)), lengths)
+
+
+class SoftAlignment(nn.Module):
+    """e = a bᵀ, masked softmax both ways, aligned vectors ã and b̃ (eqs. 11-13). Chapter 04."""
+
+    def forward(self, a, a_mask, b, b_mask):
+        """a (B, Ta, D), b (B, Tb, D) -> ã (B, Ta, D), b̃ (B, Tb, D), weights of each."""
+        e = a @ b.transpose(1, 2)  # (B, Ta, Tb)
+        a_to_b = masked_softmax(e, b_mask[:, None, :], dim=2)  # (B, Ta, Tb), rows sum to 1
+        b_to_a = masked_softmax(e, a_mask[:, :, None], dim=1)  # (B, Ta, Tb), columns sum to 1
+        a_tilde = a_to_b @ b  # (B, Ta, D)
+        b_tilde = b_to_a.transpose(1, 2) @ a  # (B, Tb, D)
+        return a_tilde, b_tilde, a_to_b, b_to_a
+
+
+def enhance(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
+    """[x; x̃; x − x̃; x ⊙ x̃] (eqs. 14-15): (B, T, D) twice -> (B, T, 4D). Chapter 04."""
+    return torch.cat([x, x_tilde, x - x_tilde, x * x_tilde], dim=-1)
+
+
+class Composition(nn.Module):
+    """The projection F (linear + ReLU) then a BiLSTM over the enhanced vectors (eqs. 16-17)."""
+
+    def __init__(self, input_size, hidden_size, dropout=0.0, packed=True):
+        super().__init__()
+        self.projection = nn.Sequential(nn.Linear(input_size, hidden_size), nn.ReLU())
+        self.dropout = nn.Dropout(dropout)
+        self.bilstm = BiLSTM(hidden_size, hidden_size, packed)
+
+    def forward(self, m: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """(B, T, 8H) -> (B, T, 2H)."""
+        return self.bilstm(self.dropout(self.projection(m)), lengths)
+
+
+class Classifier(nn.Module):
+    """An MLP with one tanh hidden layer: (B, 8H) pooled features -> (B, C) logits. Chapter 04."""
+
+    def __init__(self, input_size, hidden_size, num_classes=3, dropout=0.0):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(input_size, hidden_size),
+            nn.Tanh(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_size, num_classes),
+        )
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        return self.net(v)
+
+
+@dataclass
+class ESIMConfig:
+    """ESIM's sizes; `asdict` of it goes into a checkpoint. Chapter 04."""
+
+    vocab_size: int
+    embedding_dim: int = 50
+    hidden_size: int = 100
+    num_classes: int = 3
+    dropout: float = 0.0
+    packed: bool = True
+
+
+class ESIM(nn.Module):
+    """The whole model: forward(a, a_lengths, b, b_lengths) -> (B, 3) logits. Chapter 04."""
+
+    def __init__(self, config: ESIMConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        h = c.hidden_size
+        self.encoding = InputEncoding(c.vocab_size, c.embedding_dim, h, c.dropout, c.packed)
+        self.alignment = SoftAlignment()
+        self.composition = Composition(8 * h, h, c.dropout, c.packed)
+        self.classifier = Classifier(8 * h, h, c.num_classes, c.dropout)
+
+    def forward(self, a, a_lengths, b, b_lengths, return_attention: bool = False):
+        """Premise ids a (B, Ta) and hypothesis ids b (B, Tb), with their (B,) lengths."""
+        a_mask = lengths_to_mask(a_lengths.to(a.device), a.shape[1])  # (B, Ta)
+        b_mask = lengths_to_mask(b_lengths.to(b.device), b.shape[1])  # (B, Tb)
+        a_bar = self.encoding(a, a_lengths)  # (B, Ta, 2H)
+        b_bar = self.encoding(b, b_lengths)  # (B, Tb, 2H)
+        a_tilde, b_tilde, a_to_b, b_to_a = self.alignment(a_bar, a_mask, b_bar, b_mask)
+        v_a = self.composition(enhance(a_bar, a_tilde), a_lengths)  # (B, Ta, 2H)
+        v_b = self.composition(enhance(b_bar, b_tilde), b_lengths)  # (B, Tb, 2H)
+        v = torch.cat([masked_mean_max(v_a, a_mask), masked_mean_max(v_b, b_mask)], -1)
+        logits = self.classifier(v)  # (B, C)
+        return (logits, a_to_b, b_to_a) if return_attention else logits
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters. Chapter 04."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def config_dict(config: ESIMConfig) -> dict:
+    """The plain dict a checkpoint stores. Chapter 04."""
+    return asdict(config)
+
+
+def tokenize_pairs(pairs: Sequence[tuple[str, str, int]]) -> list[tuple[list[str], list[str], int]]:
+    """(premise, hypothesis, label) strings -> token lists, each distinct sentence tokenised once."""
+    cache: dict[str, list[str]] = {}
+
+    def tok(sentence: str) -> list[str]:
+        if sentence not in cache:
+            cache[sentence] = tokenize(sentence)
+        return cache[sentence]
+
+    return [(tok(p), tok(h), y) for p, h, y in pairs]
+
+
+def encode_tokens(
+    token_pairs: Sequence[tuple[list[str], list[str], int]], vocab: Vocab
+) -> list[tuple[list[int], list[int], int]]:
+    """Token-list pairs -> (ids_a, ids_b, label) examples for `batching.collate_pairs`."""
+    return [(vocab.lookup_indices(a), vocab.lookup_indices(b), y) for a, b, y in token_pairs]
+
+
+def _check_sentence(value, name: str) -> list[str]:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    tokens = tokenize(value)
+    if not tokens:
+        raise ValueError(f"{name} is empty: give a sentence with at least one word")
+    return tokens
+
+
+def _run_one(model: ESIM, vocab: Vocab, premise, hypothesis):
+    tokens_a = _check_sentence(premise, "premise")
+    tokens_b = _check_sentence(hypothesis, "hypothesis")
+    device = next(model.parameters()).device
+    a = torch.tensor([vocab.lookup_indices(tokens_a)], device=device)  # (1, Ta)
+    b = torch.tensor([vocab.lookup_indices(tokens_b)], device=device)  # (1, Tb)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(a, torch.tensor([a.shape[1]]), b, torch.tensor([b.shape[1]]), True)
+    model.train(was_training)
+    return tokens_a, tokens_b, out
+
+
+def predict(model: ESIM, vocab: Vocab, premise: str, hypothesis: str) -> tuple[str, dict]:
+    """The label of a raw-text pair and the three class probabilities. Chapter 04."""
+    _, _, (logits, _, _) = _run_one(model, vocab, premise, hypothesis)
+    probs = torch.softmax(logits[0], dim=-1).cpu().tolist()
+    label = SNLI_LABELS[max(range(len(probs)), key=probs.__getitem__)]
+    return label, dict(zip(SNLI_LABELS, probs, strict=True))
+
+
+def alignment_weights(model: ESIM, vocab: Vocab, premise: str, hypothesis: str):
+    """Premise tokens, hypothesis tokens and the (Ta, Tb) premise-to-hypothesis weights."""
+    tokens_a, tokens_b, (_, a_to_b, _) = _run_one(model, vocab, premise, hypothesis)
+    return tokens_a, tokens_b, a_to_b[0].cpu()

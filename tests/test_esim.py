@@ -1,0 +1,158 @@
+"""ESIM (chapter 04): masked softmax, pooling over padding, padding-invariant logits, predict."""
+
+import pytest
+import torch
+
+from nlpbook import batching, text
+from nlpbook.models import esim
+
+
+def tiny_model(packed: bool = True, seed: int = 0) -> esim.ESIM:
+    torch.manual_seed(seed)
+    model = esim.ESIM(esim.ESIMConfig(vocab_size=20, embedding_dim=6, hidden_size=5, packed=packed))
+    return model.eval()
+
+
+def test_masked_softmax_puts_zero_weight_on_pads():
+    scores = torch.tensor([[1.0, 2.0, 50.0, 50.0]])  # large scores on the two pads
+    mask = torch.tensor([[True, True, False, False]])
+    weights = esim.masked_softmax(scores, mask)
+    assert weights[0, 2:].eq(0).all()
+    assert torch.allclose(weights.sum(-1), torch.ones(1))
+    assert torch.allclose(weights[0, :2], torch.softmax(scores[0, :2], -1))
+    # the unmasked softmax would put nearly all weight on the pads
+    assert torch.softmax(scores, -1)[0, 2:].sum() > 0.99
+
+
+def test_masked_softmax_along_dim1():
+    scores = torch.randn(2, 3, 4)
+    mask = esim.lengths_to_mask(torch.tensor([3, 1]), 3)[:, :, None]  # (B, Ta, 1)
+    weights = esim.masked_softmax(scores, mask, dim=1)
+    assert weights[1, 1:].eq(0).all()
+    assert torch.allclose(weights.sum(1), torch.ones(2, 4))
+
+
+def test_lengths_to_mask():
+    mask = esim.lengths_to_mask(torch.tensor([1, 3]), 4)
+    assert mask.tolist() == [[True, False, False, False], [True, True, True, False]]
+
+
+def test_pooling_ignores_padding():
+    x = torch.tensor([[[1.0, -2.0], [3.0, -4.0], [100.0, 100.0]]])  # last step is padding
+    mask = torch.tensor([[True, True, False]])
+    pooled = esim.masked_mean_max(x, mask)
+    assert pooled.tolist() == [[2.0, -3.0, 3.0, -2.0]]
+    # the same sequence without its pad gives the same vector
+    assert torch.equal(pooled, esim.masked_mean_max(x[:, :2], mask[:, :2]))
+
+
+def test_pooling_max_with_negative_values_and_zero_pads():
+    x = torch.tensor([[[-1.0], [0.0]]])  # a zero pad must not win the max over negatives
+    assert esim.masked_mean_max(x, torch.tensor([[True, False]])).tolist() == [[-1.0, -1.0]]
+
+
+def test_enhance_shape_and_parts():
+    a, t = torch.randn(2, 3, 4), torch.randn(2, 3, 4)
+    m = esim.enhance(a, t)
+    assert m.shape == (2, 3, 16)
+    assert torch.equal(m[..., 8:12], a - t) and torch.equal(m[..., 12:], a * t)
+
+
+def test_packed_bilstm_output_is_zero_at_padding():
+    torch.manual_seed(0)
+    lstm = esim.BiLSTM(3, 4)
+    out = lstm(torch.randn(2, 5, 3), torch.tensor([5, 2]))
+    assert out.shape == (2, 5, 8)
+    assert out[1, 2:].eq(0).all()
+
+
+PAIRS = [([2, 3, 4], [5, 6], 0), ([7, 8, 9, 10, 11, 12, 13], [14, 15, 16, 17, 18], 1), ([19], [2], 2)]
+
+
+def test_padding_never_changes_the_logits_of_a_pair():
+    model = tiny_model()
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+    with torch.no_grad():
+        batched = model(a, a_len, b, b_len)  # (3, 3), the short pairs are padded
+        for i, (ids_a, ids_b, _) in enumerate(PAIRS):
+            alone = model(torch.tensor([ids_a]), torch.tensor([len(ids_a)]),
+                          torch.tensor([ids_b]), torch.tensor([len(ids_b)]))
+            assert torch.allclose(batched[i], alone[0], atol=1e-6), i
+
+
+def test_extra_padding_columns_do_not_change_the_logits():
+    model = tiny_model()
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+    a_wide = torch.cat([a, torch.zeros(3, 4, dtype=torch.long)], 1)
+    b_wide = torch.cat([b, torch.full((3, 2), 0)], 1)
+    with torch.no_grad():
+        assert torch.allclose(model(a, a_len, b, b_len), model(a_wide, a_len, b_wide, b_len), atol=1e-6)
+
+
+def test_unpacked_model_does_read_padding():
+    # the control: running the LSTM over pads (as the ported notebook did) changes the logits
+    model = tiny_model(packed=False)
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+    ids_a, ids_b, _ = PAIRS[0]
+    with torch.no_grad():
+        batched = model(a, a_len, b, b_len)[0]
+        alone = model(torch.tensor([ids_a]), torch.tensor([3]), torch.tensor([ids_b]), torch.tensor([2]))
+    assert not torch.allclose(batched, alone[0], atol=1e-6)
+
+
+def test_attention_weights_are_distributions_over_real_tokens():
+    model = tiny_model()
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+    with torch.no_grad():
+        logits, a_to_b, b_to_a = model(a, a_len, b, b_len, return_attention=True)
+    assert logits.shape == (3, 3) and a_to_b.shape == (3, 7, 5) and b_to_a.shape == (3, 7, 5)
+    assert torch.allclose(a_to_b[0, :3].sum(-1), torch.ones(3))
+    assert a_to_b[0, :, 2:].eq(0).all()  # hypothesis 0 has two tokens
+    assert b_to_a[0, 3:, :].eq(0).all()  # premise 0 has three tokens
+    assert torch.allclose(b_to_a[0, :, :2].sum(0), torch.ones(2))
+
+
+def test_forward_backward_runs_in_train_mode():
+    model = tiny_model().train()
+    a, a_len, b, b_len, y = batching.collate_pairs(PAIRS)
+    loss = torch.nn.functional.cross_entropy(model(a, a_len, b, b_len), y)
+    loss.backward()
+    assert model.encoding.embedding.weight.grad is not None
+    assert model.encoding.embedding.weight.grad[0].eq(0).all()  # the pad row gets no gradient
+
+
+VOCAB = text.Vocab(["<pad>", "<unk>", "a", "dog", "runs", "cat", "sleeps", "."])
+
+
+def test_predict_returns_label_and_probabilities():
+    model = esim.ESIM(esim.ESIMConfig(vocab_size=len(VOCAB), embedding_dim=4, hidden_size=3))
+    model.train()
+    label, probs = esim.predict(model, VOCAB, "A dog runs.", "A cat sleeps.")
+    assert label in ("entailment", "neutral", "contradiction")
+    assert list(probs) == ["entailment", "neutral", "contradiction"]
+    assert abs(sum(probs.values()) - 1) < 1e-6 and probs[label] == max(probs.values())
+    assert model.training  # predict restores the mode it found
+
+
+def test_predict_rejects_bad_input():
+    model = esim.ESIM(esim.ESIMConfig(vocab_size=len(VOCAB), embedding_dim=4, hidden_size=3))
+    with pytest.raises(TypeError, match="premise must be a string"):
+        esim.predict(model, VOCAB, None, "a dog")
+    with pytest.raises(TypeError, match="hypothesis must be a string"):
+        esim.predict(model, VOCAB, "a dog", ["a", "dog"])
+    with pytest.raises(ValueError, match="hypothesis is empty"):
+        esim.predict(model, VOCAB, "a dog", "   ")
+
+
+def test_alignment_weights_shape():
+    model = esim.ESIM(esim.ESIMConfig(vocab_size=len(VOCAB), embedding_dim=4, hidden_size=3))
+    tokens_a, tokens_b, weights = esim.alignment_weights(model, VOCAB, "A dog runs.", "A cat")
+    assert tokens_a == ["a", "dog", "runs", "."] and tokens_b == ["a", "cat"]
+    assert weights.shape == (4, 2)
+    assert torch.allclose(weights.sum(-1), torch.ones(4))
+
+
+def test_tokenize_pairs_and_encode():
+    tokens = esim.tokenize_pairs([("A dog runs.", "A cat", 0)])
+    assert tokens == [(["a", "dog", "runs", "."], ["a", "cat"], 0)]
+    assert esim.encode_tokens(tokens, VOCAB) == [([2, 3, 4, 7], [2, 5], 0)]
