@@ -59,7 +59,8 @@ def test_encode_keeps_last_or_first_tokens():
         sentiment.encode(tokens, vocab, 2, keep="middle")
 
 
-def test_clean_review_drops_line_breaks():
+def test_clean_review_drops_line_breaks_and_extra_spaces():
+    assert sentiment.clean_review("Great.<br /><br />Awful  film\n") == "Great. Awful film"
     assert sentiment.clean_review("Great.<br /><br />Awful<br/>!").split() == [
         "Great.",
         "Awful",
@@ -88,7 +89,7 @@ def test_predict_sentiment_returns_a_probability_and_clear_errors():
 def test_a_few_steps_learn_a_toy_task():
     vocab = tiny_vocab()
     good, bad = vocab["good"], vocab["bad"]
-    data = [([vocab["the"], good, vocab["film"]], 1), ([bad, vocab["film"]], 0)] * 16
+    data = [([vocab["the"], good, vocab["film"]], 1), ([bad, vocab["film"]], 0)] * 8
     loader = torch.utils.data.DataLoader(data, batch_size=8, collate_fn=batching.collate_batch)
     torch.manual_seed(0)
     model = sentiment.BiLSTMSentiment(len(vocab), 6, 5, dropout=0.0)

@@ -70,8 +70,10 @@ def count_parameters(model: nn.Module) -> int:
 
 
 def clean_review(review: str) -> str:
-    """Replace IMDb's `<br />` line breaks with spaces (they are markup, not words). Chapter 03."""
-    return _BREAK.sub(" ", review)
+    """Replace IMDb's `<br />` line breaks by spaces and collapse runs of whitespace. Chapter 03.
+
+    (spaCy would turn each extra space into a whitespace token.)"""
+    return " ".join(_BREAK.sub(" ", review).split())
 
 
 def encode(tokens: Sequence[str], vocab: Vocab, max_tokens: int | None = None, keep: str = "last"):
