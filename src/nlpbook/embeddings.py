@@ -66,29 +66,48 @@ class GloVe:
 def parse_glove_text(lines: bytes | str, dim: int | None = None) -> GloVe:
     """Parse GloVe's text format ('word v1 ... vD' a line) without a Python loop over floats.
 
-    The words are split off each line, and all numbers go through one `np.fromstring`
-    call. A word may itself contain spaces (840B has a few such lines): the last D
-    fields of a line are its vector.
+    pyarrow's multi-threaded CSV reader parses the file as space-separated columns (no
+    quoting, so a word may be `"`). A word may itself contain spaces (840B has a few such
+    lines): those rows do not have D + 1 columns, so they are set aside and their last D
+    fields taken as the vector; they are appended after the regular rows.
     """
-    if isinstance(lines, bytes):
-        lines = lines.decode("utf-8")
-    rows = lines.rstrip("\n").split("\n")
-    if not rows or not rows[0]:
+    import pyarrow as pa
+    from pyarrow import csv
+
+    if isinstance(lines, str):
+        lines = lines.encode("utf-8")
+    first = lines[: lines.find(b"\n")] if b"\n" in lines else lines
+    if not first.strip():
         raise ValueError("empty GloVe file")
     if dim is None:
-        dim = rows[0].count(" ")
-    words, numbers = [], []
-    for row in rows:
-        if row.count(" ") == dim:
-            word, _, rest = row.partition(" ")
-        else:
-            word, _, rest = _split_word(row, dim)
-        words.append(word)
-        numbers.append(rest)
-    flat = np.fromstring(" ".join(numbers), dtype=np.float32, sep=" ")
-    if flat.size != len(words) * dim:
-        raise ValueError(f"GloVe text is malformed: {flat.size} numbers for {len(words)}×{dim}")
-    return GloVe(words, flat.reshape(len(words), dim))
+        dim = first.rstrip().count(b" ")
+    odd_rows: list[str] = []
+
+    def set_aside(row) -> str:
+        odd_rows.append(row.text)
+        return "skip"
+
+    table = csv.read_csv(
+        io.BytesIO(lines),
+        read_options=csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
+        parse_options=csv.ParseOptions(
+            delimiter=" ", quote_char=False, escape_char=False, invalid_row_handler=set_aside
+        ),
+        convert_options=csv.ConvertOptions(
+            column_types={"f0": pa.string(), **{f"f{i}": pa.float32() for i in range(1, dim + 1)}},
+            strings_can_be_null=False, quoted_strings_can_be_null=False,
+        ),
+    )
+    if table.num_columns != dim + 1:
+        raise ValueError(f"GloVe text is malformed: {table.num_columns - 1} numbers a line, expected {dim}")
+    words = table.column(0).to_pylist()
+    vectors = np.stack([c.to_numpy() for c in table.columns[1:]], axis=1).astype(np.float32, copy=False)
+    if odd_rows:
+        extra = [_split_word(row, dim) for row in odd_rows]
+        words += [word for word, _, _ in extra]
+        numbers = np.array([rest.split(" ") for _, _, rest in extra], dtype=np.float32)
+        vectors = np.concatenate([vectors, numbers.reshape(len(extra), dim)])
+    return GloVe(words, np.ascontiguousarray(vectors))
 
 
 def _split_word(row: str, dim: int) -> tuple[str, str, str]:
@@ -151,7 +170,7 @@ def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool 
     dataset, member = GLOVE_FILES[name]
     archive = data.fetch(dataset, root=root)
     with zipfile.ZipFile(archive) as zf, zf.open(member) as f:
-        glove = parse_glove_text(io.TextIOWrapper(f, encoding="utf-8").read())
+        glove = parse_glove_text(f.read())
     save_cache(glove, npy, words)
     return glove
 
