@@ -95,13 +95,18 @@ def parse_glove_text(lines: bytes | str, dim: int | None = None) -> GloVe:
         ),
         convert_options=csv.ConvertOptions(
             column_types={"f0": pa.string(), **{f"f{i}": pa.float32() for i in range(1, dim + 1)}},
-            strings_can_be_null=False, quoted_strings_can_be_null=False,
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
         ),
     )
     if table.num_columns != dim + 1:
-        raise ValueError(f"GloVe text is malformed: {table.num_columns - 1} numbers a line, expected {dim}")
+        raise ValueError(
+            f"GloVe text is malformed: {table.num_columns - 1} numbers a line, expected {dim}"
+        )
     words = table.column(0).to_pylist()
-    vectors = np.stack([c.to_numpy() for c in table.columns[1:]], axis=1).astype(np.float32, copy=False)
+    vectors = np.stack([c.to_numpy() for c in table.columns[1:]], axis=1).astype(
+        np.float32, copy=False
+    )
     if odd_rows:
         extra = [_split_word(row, dim) for row in odd_rows]
         words += [word for word, _, _ in extra]
