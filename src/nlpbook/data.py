@@ -13,40 +13,24 @@ separated by os.pathsep). Introduced in chapter 01; every chapter reads through 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
-import tarfile
 import tempfile
-import time
-import urllib.error
-import urllib.request
-import zipfile
 from collections.abc import Iterable, Sequence
-from http.client import HTTPException
 from pathlib import Path
 
-from tqdm.auto import tqdm
-
+from nlpbook.files import (  # noqa: F401  (re-exported: data.download, data.extract, ...)
+    ChecksumError,
+    DataError,
+    DownloadError,
+    UnsafeArchiveError,
+    download,
+    extract,
+    file_checksum,
+    move_tree,
+    verify,
+)
 from nlpbook.registry import DatasetSpec, Source, get_spec
-
-CHUNK = 1 << 20
-
-
-class DataError(RuntimeError):
-    """A dataset could not be found, downloaded, verified or extracted."""
-
-
-class DownloadError(DataError):
-    """A download failed (HTTP error, HTML page, truncated body, timeout)."""
-
-
-class ChecksumError(DataError):
-    """A file's checksum does not match the registry."""
-
-
-class UnsafeArchiveError(DataError):
-    """An archive member would be written outside the extraction directory."""
 
 
 def data_root() -> Path:
@@ -64,181 +48,6 @@ def mirror_dirs() -> list[Path]:
     """The read-only mirror directories from $NLPBOOK_MIRROR (os.pathsep-separated)."""
     raw = os.environ.get("NLPBOOK_MIRROR", "")
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
-
-
-# ---------------------------------------------------------------- checksums
-
-
-def file_checksum(path: Path, algorithm: str) -> str:
-    """The hex digest of a file, read in chunks."""
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify(path: Path, checksum: str) -> None:
-    """Raise ChecksumError unless `path` has `checksum` ("sha256:<hex>" or "md5:<hex>")."""
-    algorithm, _, expected = checksum.partition(":")
-    actual = file_checksum(path, algorithm)
-    if actual != expected.lower():
-        raise ChecksumError(
-            f"{path} has {algorithm} {actual}, expected {expected}: the file is corrupt or "
-            "not the one the registry names; delete it and fetch it again"
-        )
-
-
-# ---------------------------------------------------------------- downloads
-
-
-def _looks_like_html(first_bytes: bytes) -> bool:
-    head = first_bytes.lstrip()[:64].lower()
-    return head.startswith(b"<!doctype html") or head.startswith(b"<html")
-
-
-def _download_once(url: str, part: Path, timeout: float, progress: bool, size: int | None) -> None:
-    request = urllib.request.Request(url, headers={"User-Agent": "nlpbook"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        content_type = response.headers.get("Content-Type", "")
-        if content_type.lower().startswith("text/html"):
-            raise DownloadError(
-                f"{url} answered with an HTML page ({content_type}), not the file: "
-                "the URL may need a login or have moved"
-            )
-        length = response.headers.get("Content-Length")
-        expected = int(length) if length is not None else None
-        received = 0
-        with (
-            open(part, "wb") as out,
-            tqdm(
-                total=expected or size,
-                unit="B",
-                unit_scale=True,
-                desc=part.name[:-5],
-                disable=not progress,
-                leave=False,
-            ) as bar,
-        ):
-            while chunk := response.read(CHUNK):
-                if received == 0 and _looks_like_html(chunk):
-                    raise DownloadError(f"{url} served an HTML page instead of the file")
-                out.write(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-        if expected is not None and received != expected:
-            raise DownloadError(f"{url}: connection closed after {received} of {expected} bytes")
-
-
-def download(
-    url: str,
-    dest: Path,
-    checksum: str,
-    *,
-    size: int | None = None,
-    timeout: float = 30.0,
-    retries: int = 3,
-    backoff: float = 2.0,
-    progress: bool = True,
-) -> Path:
-    """Download `url` to `dest` via `dest.part`, verify `checksum`, then rename atomically.
-
-    Transient faults (timeouts, dropped connections, 5xx) are retried; a 4xx, an HTML
-    page or a checksum mismatch is not. On failure nothing is left at `dest` or `dest.part`.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    last_error: Exception | None = None
-    for attempt in range(1, retries + 1):
-        try:
-            _download_once(url, part, timeout, progress, size)
-            break
-        except urllib.error.HTTPError as e:
-            part.unlink(missing_ok=True)
-            last_error = e
-            if e.code < 500:
-                raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from e
-        except DownloadError as e:
-            part.unlink(missing_ok=True)
-            last_error = e
-            if "HTML" in str(e):
-                raise
-        except (urllib.error.URLError, HTTPException, OSError, TimeoutError) as e:
-            part.unlink(missing_ok=True)
-            last_error = e
-        except BaseException:
-            part.unlink(missing_ok=True)
-            raise
-        if attempt < retries:
-            time.sleep(backoff * attempt)
-    else:
-        raise DownloadError(f"{url}: failed after {retries} attempts: {last_error}") from last_error
-    try:
-        verify(part, checksum)
-    except ChecksumError as e:
-        part.unlink(missing_ok=True)
-        raise ChecksumError(f"downloaded from {url}, but {e}") from None
-    os.replace(part, dest)
-    return dest
-
-
-# ---------------------------------------------------------------- extraction
-
-
-def _check_zip_members(archive: zipfile.ZipFile, target: Path) -> None:
-    root = target.resolve()
-    for name in archive.namelist():
-        path = (root / name).resolve()
-        if (
-            name.startswith(("/", "\\"))
-            or ".." in Path(name).parts
-            or not path.is_relative_to(root)
-        ):
-            raise UnsafeArchiveError(f"refusing to extract {name!r}: it would escape {target}")
-
-
-def _move_tree(src: Path, dest: Path) -> None:
-    """Move `src` to `dest`: one rename if `dest` is new, else file by file (never overwrite)."""
-    if not dest.exists():
-        os.replace(src, dest)
-        return
-    for path in sorted(src.rglob("*")):
-        out = dest / path.relative_to(src)
-        if path.is_dir():
-            out.mkdir(exist_ok=True)
-        elif not out.exists():
-            os.replace(path, out)
-
-
-def extract(archive: Path, dest_dir: Path) -> list[Path]:
-    """Extract a .tar.* or .zip archive safely into `dest_dir`; return the top-level paths.
-
-    Members go to a temporary directory beside the destination first, then are renamed
-    into place, so an interrupted extraction leaves nothing half-written.
-    """
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest_dir))
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                _check_zip_members(zf, tmp)
-                zf.extractall(tmp)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                try:
-                    tf.extractall(tmp, filter="data")
-                except tarfile.FilterError as e:
-                    raise UnsafeArchiveError(f"refusing to extract {archive.name}: {e}") from e
-        else:
-            raise DataError(f"{archive} is neither a zip nor a tar archive")
-        tops = sorted(tmp.iterdir())
-        for top in tops:
-            _move_tree(top, dest_dir / top.name)
-        return [dest_dir / top.name for top in tops]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- resolution
@@ -343,7 +152,7 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
             tmp = Path(tempfile.mkdtemp(prefix=".stage-", dir=_mkdir(root)))
             try:
                 shutil.copytree(present, tmp / "copy")
-                _move_tree(tmp / "copy", root / spec.target)
+                move_tree(tmp / "copy", root / spec.target)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
             staged.append(name)
