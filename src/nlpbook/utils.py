@@ -52,6 +52,11 @@ def get_profile() -> str:
     return profile
 
 
+def count_parameters(model: torch.nn.Module) -> int:
+    """The number of trainable parameters of a model. Chapters 03 and 04 print it."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 class Timer:
     """A context manager that measures wall time: ``with Timer() as t: ...; t.seconds``."""
 

@@ -19,6 +19,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from nlpbook import text
 from nlpbook.datasets import SNLI_LABELS
 from nlpbook.text import Vocab
+from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
 
 def tokenize(sentence: str) -> list[str]:
@@ -168,11 +169,6 @@ class ESIM(nn.Module):
         v = torch.cat([masked_mean_max(v_a, a_mask), masked_mean_max(v_b, b_mask)], -1)
         logits = self.classifier(v)  # (B, C)
         return (logits, a_to_b, b_to_a) if return_attention else logits
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters. Chapter 04."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def config_dict(config: ESIMConfig) -> dict:

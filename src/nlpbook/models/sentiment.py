@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from nlpbook import train
 from nlpbook.text import Vocab
+from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
 # The keys of a checkpoint config that `build_model` passes to BiLSTMSentiment.
 MODEL_KEYS = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout", "pad_index")
@@ -62,11 +63,6 @@ class BiLSTMSentiment(nn.Module):
         # hidden[-1] the backward state after reading back to its first token.
         final = torch.cat([hidden[-2], hidden[-1]], dim=1)  # (B, 2H)
         return self.fc(self.dropout(final)).squeeze(-1)  # (B,)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters. Chapter 03."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def clean_review(review: str) -> str:
