@@ -58,7 +58,10 @@ def run_epoch(
     model.train(training)
     total_loss, correct, n = 0.0, 0, 0
     with Timer() as timer, torch.set_grad_enabled(training):
-        for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        # A slow refresh keeps the bar from flooding a notebook kernel's output channel:
+        # thousands of widget updates in one cell can make Jupyter (and nbval) drop messages.
+        bar = tqdm(loader, desc=desc, disable=not progress, leave=False, mininterval=5.0)
+        for batch in bar:
             *inputs, labels = to_device(batch, device)
             output = model(*inputs)
             output, target = _loss_target(output, labels)
