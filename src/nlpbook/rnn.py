@@ -1,0 +1,235 @@
+"""Padding-exact bidirectional LSTMs and GRUs that keep PyTorch's fused kernels.
+
+Introduced in chapter 03 and used by chapters 03-05. `BiLSTM(x, lengths)` returns exactly
+what `nn.LSTM(..., bidirectional=True, batch_first=True)` returns on the packed batch after
+`pad_packed_sequence`, but it runs the fused kernel on the padded tensor, which on a CPU is
+3-14x faster than the packed path (pytorch/pytorch#149194; see benchmarks/bench_rnn.py).
+
+Why this is exact, per layer:
+- forward direction: the output at step t depends only on steps 0..t, so padding that comes
+  after a sequence's last real token cannot change its outputs at real positions;
+- backward direction: reverse each sequence within its own length (padding stays at the
+  end), run the same forward-only kernel, and reverse the outputs back;
+- final states: one extra input column, 1 at padded steps and 0 at real ones, whose fixed
+  weights saturate the gates at padded steps (LSTM: forget gate = 1 and input gate = 0
+  exactly, so c stops changing; GRU: update gate z = 1 exactly, so h stops changing). The
+  state after the last step is then the state after each sequence's last real token. At real
+  steps the column adds exact zeros. The LSTM's h_n is read from the output at length - 1.
+
+The classes subclass `nn.LSTM`/`nn.GRU` (bidirectional, batch_first), so their parameters
+carry `nn.LSTM`'s names and `load_state_dict` works in both directions.
+
+Shapes: B = batch, T = padded length, E = input_size, H = hidden_size, L = num_layers.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# A pre-activation this large saturates sigmoid to exactly 0.0 or 1.0 in float32 and float64.
+_SATURATE = 1e4
+
+
+def check_lengths(x: torch.Tensor, lengths) -> torch.Tensor:
+    """Validate (B, T, E) `x` and its (B,) `lengths`; return lengths as int64 on x's device.
+
+    Lengths may live on any device (the packed API wants them on the CPU; here they are
+    moved to x's device, where the gathers need them)."""
+    if x.dim() != 3:
+        raise ValueError(
+            f"x must be (batch, time, features) with batch_first, got {tuple(x.shape)}"
+        )
+    lengths = torch.as_tensor(lengths)
+    if lengths.dim() != 1:
+        raise ValueError(
+            f"lengths must be 1-D (one length per sequence), got {tuple(lengths.shape)}"
+        )
+    if lengths.dtype.is_floating_point or lengths.dtype == torch.bool or lengths.is_complex():
+        raise TypeError(f"lengths must be integers, got {lengths.dtype}")
+    batch, steps = x.shape[0], x.shape[1]
+    if lengths.numel() != batch:
+        raise ValueError(f"got {lengths.numel()} lengths for a batch of {batch} sequences")
+    if batch == 0:
+        raise ValueError("the batch is empty")
+    lengths = lengths.to(device=x.device, dtype=torch.long)
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    if shortest < 1:
+        raise ValueError(f"every length must be at least 1, got {shortest}")
+    if longest > steps:
+        raise ValueError(f"a length of {longest} exceeds the padded length T = {steps}")
+    return lengths
+
+
+def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) positions that reverse each sequence within its own length.
+
+    Row b maps t -> len_b - 1 - t for t < len_b and leaves padding where it is; applying it
+    twice gives the identity."""
+    t = torch.arange(steps, device=lengths.device)  # (T,)
+    flipped = lengths[:, None] - 1 - t[None, :]  # (B, T)
+    return torch.where(flipped >= 0, flipped, t[None, :].expand_as(flipped))
+
+
+def reverse_within_length(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Gather (B, T, D) `x` along time with a (B, T) index from `reverse_index`."""
+    return x.gather(1, index[:, :, None].expand_as(x))
+
+
+def padding_mask(lengths: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
+    """(B, T, 1) mask: 1 at real steps, 0 at padding."""
+    t = torch.arange(steps, device=lengths.device)
+    return (t[None, :] < lengths[:, None]).to(dtype)[:, :, None]
+
+
+class _PaddedBidirectional:
+    """What BiLSTM and BiGRU share: construction, the layer loop, reversal and dropout."""
+
+    # Gate rows (in nn.LSTM's / nn.GRU's order) whose pre-activation the padding column
+    # drives to +saturation or -saturation; set by the subclasses.
+    _gate_signs: tuple[float, ...] = ()
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        dropout: float = 0.0,
+        batch_first: bool = True,
+        bidirectional: bool = True,
+        **kwargs,
+    ) -> None:
+        if not batch_first or not bidirectional:
+            raise ValueError(
+                f"{type(self).__name__} is always bidirectional and batch_first; "
+                "use nn.LSTM/nn.GRU for other layouts"
+            )
+        if kwargs.get("proj_size", 0):
+            raise ValueError(f"{type(self).__name__} does not support proj_size")
+        kwargs.pop("proj_size", None)
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bias=bias,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=True,
+            **kwargs,
+        )
+
+    def _padding_column(self, like: torch.Tensor) -> torch.Tensor:
+        """(G*H, 1) fixed weights for the padding-flag input column."""
+        signs = torch.tensor(self._gate_signs, dtype=like.dtype, device=like.device)
+        return (_SATURATE * signs).repeat_interleave(self.hidden_size)[:, None]
+
+    def _weights(self, layer: int, suffix: str, pad_column: torch.Tensor) -> list[torch.Tensor]:
+        """One direction's weights, the input weights widened by the padding column."""
+        names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if self.bias else [])
+        weights = [getattr(self, f"{name}_l{layer}{suffix}") for name in names]
+        weights[0] = torch.cat([weights[0], pad_column], dim=1)  # (G*H, D + 1)
+        return weights
+
+    def _initial_state(self, hx, batch: int, like: torch.Tensor):
+        """hx as nn.LSTM/nn.GRU take it, or zeros, split into per-(layer, direction) slices."""
+        raise NotImplementedError
+
+    def _run(self, x, state, weights):
+        """One forward-only fused layer -> (output (B, T, H), final state tuple)."""
+        raise NotImplementedError
+
+    def _final_state(self, output, state, last):
+        """The direction's final state after each sequence's last real token."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, lengths, hx=None):
+        """x (B, T, E) and lengths (B,) -> output (B, T, 2H), zeros at padding, and the final
+        state(s) of shape (L * 2, B, H) in nn.LSTM's order, as the packed batch would give."""
+        lengths = check_lengths(x, lengths)
+        batch, steps = x.shape[0], x.shape[1]
+        if x.shape[2] != self.input_size:
+            raise ValueError(f"x has {x.shape[2]} features, the layer expects {self.input_size}")
+        mask = padding_mask(lengths, steps, x.dtype)  # (B, T, 1)
+        flag = 1 - mask  # the extra input column: 1 at padding
+        reverse = reverse_index(lengths, steps)  # (B, T)
+        last = (lengths - 1)[:, None, None].expand(batch, 1, self.hidden_size)  # (B, 1, H)
+        pad_column = self._padding_column(x)
+        states = self._initial_state(hx, batch, x)
+        finals = []
+        layer_input = x
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            outputs = []
+            for direction, suffix in enumerate(("", "_reverse")):
+                inp = layer_input if direction == 0 else reverse_within_length(layer_input, reverse)
+                weights = self._weights(layer, suffix, pad_column)
+                state = states[2 * layer + direction]
+                out, final = self._run(torch.cat([inp, flag], dim=2), state, weights)
+                if direction == 1:
+                    out = reverse_within_length(out, reverse)
+                    # after un-reversing, the backward direction's last step sits at t = 0
+                    finals.append(self._final_state(out, final, torch.zeros_like(last)))
+                else:
+                    finals.append(self._final_state(out, final, last))
+                outputs.append(out)
+            layer_input = torch.cat(outputs, dim=2) * mask  # (B, T, 2H), zeros at padding
+        return layer_input, self._stack(finals)
+
+
+class BiLSTM(_PaddedBidirectional, nn.LSTM):
+    """A bidirectional, batch_first `nn.LSTM` that takes `(x, lengths)` and gives exactly
+    what the packed batch gives, on the fused kernel. Keywords mirror nn.LSTM's. Chapter 03."""
+
+    # gates i, f, g, o: input gate shut (0), forget gate open (1) at padding
+    _gate_signs = (-1.0, 1.0, 0.0, 0.0)
+
+    def _initial_state(self, hx, batch, like):
+        shape = (self.num_layers * 2, batch, self.hidden_size)
+        if hx is None:
+            h0 = c0 = like.new_zeros(shape)
+        else:
+            h0, c0 = hx
+            if h0.shape != shape or c0.shape != shape:
+                raise ValueError(f"hx must be two tensors of shape {shape}")
+        return [(h0[k : k + 1], c0[k : k + 1]) for k in range(shape[0])]
+
+    def _run(self, x, state, weights):
+        out, h, c = torch.lstm(x, state, weights, self.bias, 1, 0.0, self.training, False, True)
+        return out, (h, c)
+
+    def _final_state(self, output, state, last):
+        h = output.gather(1, last)[:, 0]  # (B, H): the output at each sequence's last step
+        return h, state[1][0]  # c froze at the last real step
+
+    @staticmethod
+    def _stack(finals):
+        return torch.stack([h for h, _ in finals]), torch.stack([c for _, c in finals])
+
+
+class BiGRU(_PaddedBidirectional, nn.GRU):
+    """A bidirectional, batch_first `nn.GRU` that takes `(x, lengths)` and gives exactly
+    what the packed batch gives, on the fused kernel. Keywords mirror nn.GRU's. Chapter 05."""
+
+    # gates r, z, n: update gate z = 1 at padding, so h is carried over unchanged
+    _gate_signs = (0.0, 1.0, 0.0)
+
+    def _initial_state(self, hx, batch, like):
+        shape = (self.num_layers * 2, batch, self.hidden_size)
+        if hx is None:
+            hx = like.new_zeros(shape)
+        elif hx.shape != shape:
+            raise ValueError(f"hx must have shape {shape}")
+        return [hx[k : k + 1] for k in range(shape[0])]
+
+    def _run(self, x, state, weights):
+        return torch.gru(x, state, weights, self.bias, 1, 0.0, self.training, False, True)
+
+    def _final_state(self, output, state, last):
+        return state[0]  # h froze at the last real step
+
+    @staticmethod
+    def _stack(finals):
+        return torch.stack(finals)

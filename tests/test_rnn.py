@@ -1,0 +1,197 @@
+"""nlpbook.rnn against nn.LSTM / nn.GRU on the packed batch, with copied weights."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from nlpbook import rnn
+
+TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
+
+
+def packed_reference(ref, x, lengths, hx=None):
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, state = ref(packed, hx)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, state
+
+
+def pair(kind, input_size, hidden_size, num_layers, dtype, seed=0):
+    torch.manual_seed(seed)
+    reference = {"lstm": nn.LSTM, "gru": nn.GRU}[kind](
+        input_size, hidden_size, num_layers=num_layers, bidirectional=True, batch_first=True
+    ).to(dtype)
+    layer = {"lstm": rnn.BiLSTM, "gru": rnn.BiGRU}[kind](
+        input_size, hidden_size, num_layers=num_layers
+    ).to(dtype)
+    layer.load_state_dict(reference.state_dict())
+    return reference, layer
+
+
+def as_tuple(state):
+    return state if isinstance(state, tuple) else (state,)
+
+
+def loss_of(out, state):
+    # weights that differ per position, so that a wrong order of outputs cannot cancel out
+    w = torch.linspace(0.5, 1.5, out.numel(), dtype=out.dtype).reshape(out.shape)
+    return (w * out).sum() + sum((s * s).sum() for s in as_tuple(state))
+
+
+def assert_same(kind, lengths, steps, num_layers, dtype, hx=False, input_size=4, hidden=3):
+    reference, layer = pair(kind, input_size, hidden, num_layers, dtype)
+    batch = len(lengths)
+    lengths = torch.tensor(lengths)
+    gen = torch.Generator().manual_seed(len(lengths) * 31 + steps)
+    x = torch.randn(batch, steps, input_size, dtype=dtype, generator=gen)
+    x_ref = x.clone().requires_grad_()
+    x_new = x.clone().requires_grad_()
+    state0 = None
+    if hx:
+        shape = (num_layers * 2, batch, hidden)
+        h0 = torch.randn(shape, dtype=dtype, generator=gen)
+        state0 = (h0, torch.randn(shape, dtype=dtype, generator=gen)) if kind == "lstm" else h0
+    out_ref, state_ref = packed_reference(reference, x_ref, lengths, state0)
+    out_new, state_new = layer(x_new, lengths, state0)
+    tol = TOLERANCE[dtype]
+
+    assert out_new.shape == (batch, steps, 2 * hidden)
+    torch.testing.assert_close(out_new, out_ref, atol=tol, rtol=0)
+    padding = torch.arange(steps)[None, :] >= lengths[:, None]
+    assert (out_new[padding] == 0).all()
+    for new, ref in zip(as_tuple(state_new), as_tuple(state_ref), strict=True):
+        assert new.shape == (num_layers * 2, batch, hidden)
+        torch.testing.assert_close(new, ref, atol=tol, rtol=0)
+
+    loss_of(out_ref, state_ref).backward()
+    loss_of(out_new, state_new).backward()
+    torch.testing.assert_close(x_new.grad, x_ref.grad, atol=tol, rtol=0)
+    assert (x_new.grad[padding] == 0).all()
+    ref_params = dict(reference.named_parameters())
+    for name, p in layer.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, atol=tol, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("hx", [False, True])
+def test_equals_packed_with_length_one_and_full_length(kind, dtype, num_layers, hx):
+    assert_same(kind, [6, 1, 3, 6, 2], 6, num_layers, dtype, hx=hx)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_every_length_equals_the_padded_length(kind):
+    assert_same(kind, [5, 5, 5], 5, 2, torch.float64)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_padding_beyond_the_longest_sequence(kind):
+    # total length above every length, as pad_packed_sequence(total_length=T) gives
+    assert_same(kind, [2, 3], 6, 2, torch.float64)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    kind=st.sampled_from(["lstm", "gru"]),
+    data=st.data(),
+    steps=st.integers(1, 9),
+    num_layers=st.integers(1, 3),
+    input_size=st.integers(1, 5),
+    hidden=st.integers(1, 4),
+    hx=st.booleans(),
+)
+def test_equals_packed_for_any_shapes(kind, data, steps, num_layers, input_size, hidden, hx):
+    lengths = data.draw(st.lists(st.integers(1, steps), min_size=1, max_size=6))
+    assert_same(kind, lengths, steps, num_layers, torch.float64, hx, input_size, hidden)
+
+
+def test_state_dicts_load_both_ways():
+    reference, layer = pair("lstm", 4, 3, 2, torch.float32)
+    assert list(layer.state_dict()) == list(reference.state_dict())
+    assert "weight_hh_l1_reverse" in layer.state_dict()
+    fresh = nn.LSTM(4, 3, num_layers=2, bidirectional=True, batch_first=True)
+    fresh.load_state_dict(layer.state_dict())
+    for name, p in fresh.named_parameters():
+        assert torch.equal(p, getattr(layer, name))
+
+
+def test_dropout_between_layers_only_in_training():
+    layer = rnn.BiLSTM(4, 3, num_layers=2, dropout=0.5)
+    x, lengths = torch.randn(3, 5, 4), torch.tensor([5, 2, 4])
+    layer.eval()
+    first, second = layer(x, lengths)[0], layer(x, lengths)[0]
+    assert torch.equal(first, second)
+    layer.train()
+    torch.manual_seed(0)
+    a = layer(x, lengths)[0]
+    torch.manual_seed(1)
+    b = layer(x, lengths)[0]
+    assert not torch.allclose(a, b)
+    padding = torch.arange(5)[None, :] >= lengths[:, None]
+    assert (a[padding] == 0).all()
+
+
+@pytest.mark.filterwarnings("ignore:dropout option adds dropout")
+def test_one_layer_has_no_dropout_as_in_nn_lstm():
+    # nn.LSTM drops the inputs of layers 2..L, never the first layer's input: with one layer
+    # dropout has no effect at all in training.
+    layer = rnn.BiLSTM(4, 3, num_layers=1, dropout=0.9)
+    x, lengths = torch.randn(2, 4, 4), torch.tensor([4, 3])
+    layer.train()
+    assert torch.equal(layer(x, lengths)[0], layer(x, lengths)[0])
+
+
+def test_lengths_may_live_on_any_device_and_in_any_integer_type():
+    reference, layer = pair("lstm", 4, 3, 1, torch.float64)
+    x = torch.randn(2, 4, 4, dtype=torch.float64)
+    a = layer(x, torch.tensor([4, 2], dtype=torch.int32))[0]
+    b = layer(x, [4, 2])[0]
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize(
+    ("lengths", "error", "message"),
+    [
+        (torch.tensor([[3, 2]]), ValueError, "1-D"),
+        (torch.tensor([3, 0]), ValueError, "at least 1"),
+        (torch.tensor([3, 5]), ValueError, "exceeds the padded length"),
+        (torch.tensor([3, 2, 1]), ValueError, "3 lengths for a batch of 2"),
+        (torch.tensor([3.0, 2.0]), TypeError, "integers"),
+        (torch.tensor([True, True]), TypeError, "integers"),
+    ],
+)
+def test_bad_lengths_get_clear_errors(lengths, error, message):
+    layer = rnn.BiLSTM(4, 3)
+    with pytest.raises(error, match=message):
+        layer(torch.randn(2, 4, 4), lengths)
+
+
+def test_bad_shapes_get_clear_errors():
+    layer = rnn.BiLSTM(4, 3, num_layers=2)
+    with pytest.raises(ValueError, match="batch_first"):
+        layer(torch.randn(4, 4), torch.tensor([4]))
+    with pytest.raises(ValueError, match="expects 4"):
+        layer(torch.randn(2, 4, 5), torch.tensor([4, 4]))
+    with pytest.raises(ValueError, match="empty"):
+        layer(torch.randn(0, 4, 4), torch.tensor([], dtype=torch.long))
+    with pytest.raises(ValueError, match="hx must be"):
+        layer(
+            torch.randn(2, 4, 4), torch.tensor([4, 4]), (torch.zeros(2, 2, 3), torch.zeros(2, 2, 3))
+        )
+    with pytest.raises(ValueError, match="always bidirectional"):
+        rnn.BiLSTM(4, 3, bidirectional=False)
+    with pytest.raises(ValueError, match="proj_size"):
+        rnn.BiLSTM(4, 3, proj_size=2)
+
+
+def test_reverse_index_is_an_involution_that_keeps_padding_in_place():
+    lengths = torch.tensor([3, 1, 5])
+    index = rnn.reverse_index(lengths, 5)
+    assert index.tolist() == [[2, 1, 0, 3, 4], [0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]
+    x = torch.arange(15.0).reshape(3, 5, 1)
+    twice = rnn.reverse_within_length(rnn.reverse_within_length(x, index), index)
+    assert torch.equal(twice, x)
