@@ -34,28 +34,12 @@ def test_nearest_neighbours():
         glove.nearest("zebra")
 
 
-def test_load_glove_from_zip_is_cached(glove_zip, tmp_path, monkeypatch):
-    root = glove_zip.parent
-    monkeypatch.setenv("NLPBOOK_MIRROR", "")
-    # the fixture zip is not the real one: point the registry entry at its checksum
-    from nlpbook import registry
-
-    spec = registry.REGISTRY["glove.6B"]
-    import hashlib
-
-    digest = hashlib.sha256(glove_zip.read_bytes()).hexdigest()
-    fake = registry.DatasetSpec(
-        spec.name,
-        spec.description,
-        spec.target,
-        (registry.Source("glove.6B.zip", f"sha256:{digest}"),),
-        extract=False,
-    )
-    monkeypatch.setitem(registry.REGISTRY, "glove.6B", fake)
+def test_load_glove_from_zip_is_cached(glove_files):
+    root = glove_files(glove_text(50), member="glove.6B.50d.txt")
     glove = embeddings.load_glove("6B.50d", root=root, offline_ok=False)
-    assert glove.words[:2] == ["the", "good"]
+    assert glove.words == ["the", "good", "bad", "movie"] and glove.dim == 50
     assert (root / "glove_cache" / "glove.6B.50d.npy").exists()
-    glove_zip.unlink()  # the second load must not need the zip
+    (root / "glove.6B.zip").unlink()  # the second load must not need the zip
     start = time.perf_counter()
     again = embeddings.load_glove("6B.50d", root=root, offline_ok=False)
     assert time.perf_counter() - start < 1.0
@@ -88,3 +72,118 @@ def test_build_embedding_matrix_rule_and_coverage():
     assert str(coverage) == "2 of 3 words (66.7%) have a GloVe vector"
     strict, strict_cov = embeddings.build_embedding_matrix(vocab, glove, lowercase_fallback=False)
     assert strict_cov.found == 1
+
+
+# ---------------------------------------------------------------- malformed text (issue 14)
+
+
+def test_parse_glove_text_rejects_a_line_with_one_number_too_many():
+    # "of 4 5 6 7" must not become the word "of 4" with vector [5, 6, 7]
+    with pytest.raises(ValueError, match=r"line 2: .*4 fields after the word, expected 3 numbers"):
+        embeddings.parse_glove_text("the 1 2 3\nof 4 5 6 7\nand 7 8 9\n", dim=3)
+    with pytest.raises(ValueError, match=r"line 2: .*4 fields after the word, expected 3 numbers"):
+        embeddings.parse_glove_text("the 1 2 3\nof 4 5 6 7\n", dim=3, words_with_spaces=True)
+
+
+def test_parse_glove_text_takes_the_dimension_it_is_given():
+    with pytest.raises(ValueError, match=r"line 1: .*2 fields after the word, expected 3 numbers"):
+        embeddings.parse_glove_text("the 1 2\nof 4 5 6\n", dim=3)  # a short first line
+    with pytest.raises(ValueError, match=r"line 1: .*word2vec"):
+        embeddings.parse_glove_text("2 3\nthe 1 2 3\nof 4 5 6\n", dim=3)  # a header line
+    with pytest.raises(ValueError, match=r"line 3: .*2 fields after the word, expected 3 numbers"):
+        embeddings.parse_glove_text("the 1 2 3\nof 4 5 6\nand 7 8\n", dim=3)
+
+
+def test_parse_glove_text_names_tabs_and_accepts_trailing_spaces_and_crlf():
+    with pytest.raises(ValueError, match=r"line 1: .*tab"):
+        embeddings.parse_glove_text("the\t1\t2\t3\nof\t4\t5\t6\n", dim=3)
+    glove = embeddings.parse_glove_text("the 1 2 3 \nof 4 5 6 \n", dim=3)
+    assert glove.words == ["the", "of"] and glove.vectors.tolist() == [[1, 2, 3], [4, 5, 6]]
+    mixed = embeddings.parse_glove_text("the 1 2 3\r\nof 4 5 6 \r\nand 7 8 9\r\n", dim=3)
+    assert {w: mixed[w].tolist() for w in mixed.words} == {
+        "the": [1, 2, 3],
+        "of": [4, 5, 6],
+        "and": [7, 8, 9],
+    }
+
+
+def test_parse_glove_text_rejects_bad_numbers_with_the_source_name():
+    with pytest.raises(ValueError, match=r"glove.txt: .*not a number"):
+        embeddings.parse_glove_text("the 1 2 3\nof 4 x 6\n", dim=3, source="glove.txt")
+    with pytest.raises(ValueError, match=r"line 2: .*empty field"):
+        embeddings.parse_glove_text("the 1 2 3\nof 4  6 7\n", dim=3)
+    with pytest.raises(ValueError, match=r"not finite"):
+        embeddings.parse_glove_text("the 1 2 3\nof 4 nan 6\n", dim=3)
+
+
+def test_words_with_spaces_only_where_allowed():
+    text = "the 1 2 3\n. . . 4 5 6\n"
+    with pytest.raises(ValueError, match=r"line 2: .*5 fields after the word, expected 3 numbers"):
+        embeddings.parse_glove_text(text, dim=3, words_with_spaces=False)
+    assert embeddings.parse_glove_text(text, dim=3).words == ["the", ". . ."]
+
+
+def glove_text(dim: int, words=("the", "good", "bad", "movie")) -> str:
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(len(words), dim)).round(3)
+    return "".join(
+        f"{w} {' '.join(str(x) for x in row)}\n" for w, row in zip(words, rows, strict=True)
+    )
+
+
+@pytest.fixture
+def glove_files(tmp_path, monkeypatch):
+    """Write a glove.6B.zip into a fresh data root and point the registry at its checksum."""
+    import hashlib
+    import zipfile
+
+    from nlpbook import registry
+
+    root = tmp_path / "root"
+    root.mkdir()
+    monkeypatch.setenv("NLPBOOK_MIRROR", "")
+
+    def write(text: str, member: str = "glove.6B.100d.txt"):
+        archive = root / "glove.6B.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr(member, text)
+        digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+        spec = registry.REGISTRY["glove.6B"]
+        source = registry.Source("glove.6B.zip", f"sha256:{digest}")
+        fake = registry.DatasetSpec(
+            spec.name, spec.description, spec.target, (source,), extract=False
+        )
+        monkeypatch.setitem(registry.REGISTRY, "glove.6B", fake)
+        return root
+
+    return write
+
+
+def test_load_glove_never_caches_a_malformed_file(glove_files):
+    root = glove_files(glove_text(100) + "of 1 2 3\n")
+    with pytest.raises(ValueError, match=r"glove.6B.100d.txt.*line 5"):
+        embeddings.load_glove("6B.100d", root=root)
+    assert not (root / "glove_cache").exists()
+
+
+def test_load_glove_rebuilds_a_truncated_cache(glove_files):
+    root = glove_files(glove_text(100))
+    first = embeddings.load_glove("6B.100d", root=root)
+    npy = root / "glove_cache" / "glove.6B.100d.npy"
+    npy.write_bytes(npy.read_bytes()[:-200])
+    with pytest.warns(UserWarning, match=r"glove.6B.100d.npy.*rebuilding"):
+        again = embeddings.load_glove("6B.100d", root=root)
+    assert again.words == first.words and np.array_equal(again.vectors, first.vectors)
+    assert np.array_equal(embeddings.load_glove("6B.100d", root=root).vectors, first.vectors)
+
+
+def test_load_glove_rebuilds_a_damaged_word_list(glove_files):
+    root = glove_files(glove_text(100))
+    first = embeddings.load_glove("6B.100d", root=root)
+    words = root / "glove_cache" / "glove.6B.100d.words.txt"
+    for damaged in ("the\nbad\nmovie\n", "the\nbad\ngood\nmovie\n"):  # a line lost; two swapped
+        words.write_text(damaged, encoding="utf-8")
+        with pytest.warns(UserWarning, match=r"words.txt.*rebuilding"):
+            again = embeddings.load_glove("6B.100d", root=root)
+        assert again.words == first.words and np.array_equal(again.vectors, first.vectors)
+        assert again["bad"].tolist() == first["bad"].tolist()

@@ -4,7 +4,10 @@ and an embedding matrix for a Vocab. Introduced in chapter 03.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +18,13 @@ import torch
 from nlpbook import data
 from nlpbook.text import Vocab
 
-# name -> (registry dataset, member of the zip)
+# name -> (registry dataset, member of the zip, dimension, whether words may hold spaces)
 GLOVE_FILES = {
-    "6B.50d": ("glove.6B", "glove.6B.50d.txt"),
-    "6B.100d": ("glove.6B", "glove.6B.100d.txt"),
-    "6B.200d": ("glove.6B", "glove.6B.200d.txt"),
-    "6B.300d": ("glove.6B", "glove.6B.300d.txt"),
-    "840B.300d": ("glove.840B.300d", "glove.840B.300d.txt"),
+    "6B.50d": ("glove.6B", "glove.6B.50d.txt", 50, False),
+    "6B.100d": ("glove.6B", "glove.6B.100d.txt", 100, False),
+    "6B.200d": ("glove.6B", "glove.6B.200d.txt", 200, False),
+    "6B.300d": ("glove.6B", "glove.6B.300d.txt", 300, False),
+    "840B.300d": ("glove.840B.300d", "glove.840B.300d.txt", 300, True),
 }
 
 
@@ -63,63 +66,126 @@ class GloVe:
         return out[:k]
 
 
-def parse_glove_text(lines: bytes | str, dim: int | None = None) -> GloVe:
+def parse_glove_text(
+    lines: bytes | str,
+    dim: int | None = None,
+    *,
+    words_with_spaces: bool = True,
+    source: str = "GloVe text",
+) -> GloVe:
     """Parse GloVe's text format ('word v1 ... vD' a line) without a Python loop over floats.
 
     pyarrow's multi-threaded CSV reader parses the file as space-separated columns (no
-    quoting, so a word may be `"`). A word may itself contain spaces (840B has a few such
-    lines): those rows do not have D + 1 columns, so they are set aside and their last D
-    fields taken as the vector; they are appended after the regular rows.
+    quoting, so a word may be `"`). Rows that do not have D + 1 columns are set aside,
+    checked one by one and appended after the regular rows: a trailing space is fine, and
+    with `words_with_spaces` (840B has a few such words) the last D fields are the vector. Anything else is a ValueError naming
+    `source` and the line: a malformed file must never be parsed into shifted vectors.
+    Pass `dim` when it is known; otherwise the first line sets it.
     """
     import pyarrow as pa
     from pyarrow import csv
 
     if isinstance(lines, str):
         lines = lines.encode("utf-8")
-    first = lines[: lines.find(b"\n")] if b"\n" in lines else lines
+    first = lines.split(b"\n", 1)[0].decode("utf-8", errors="replace")
     if not first.strip():
-        raise ValueError("empty GloVe file")
+        raise ValueError(f"{source}: line 1 is empty; not a GloVe text file")
     if dim is None:
-        dim = first.rstrip().count(b" ")
+        dim = max(len(first.rstrip(" \r").split(" ")) - 1, 1)
+    try:
+        _split_row(first, dim, words_with_spaces)
+    except _BadRow as e:
+        raise ValueError(f"{source}, line 1: {e}") from None
+    trailing_space = first.rstrip("\r").endswith(" ")
     odd_rows: list[str] = []
 
     def set_aside(row) -> str:
         odd_rows.append(row.text)
         return "skip"
 
-    table = csv.read_csv(
-        io.BytesIO(lines),
-        read_options=csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
-        parse_options=csv.ParseOptions(
-            delimiter=" ", quote_char=False, escape_char=False, invalid_row_handler=set_aside
-        ),
-        convert_options=csv.ConvertOptions(
-            column_types={"f0": pa.string(), **{f"f{i}": pa.float32() for i in range(1, dim + 1)}},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
-    if table.num_columns != dim + 1:
-        raise ValueError(
-            f"GloVe text is malformed: {table.num_columns - 1} numbers a line, expected {dim}"
+    columns = {"f0": pa.string(), **{f"f{i}": pa.float32() for i in range(1, dim + 1)}}
+    if trailing_space:
+        columns[f"f{dim + 1}"] = pa.string()
+    try:
+        table = csv.read_csv(
+            io.BytesIO(lines),
+            read_options=csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
+            parse_options=csv.ParseOptions(
+                delimiter=" ", quote_char=False, escape_char=False, invalid_row_handler=set_aside
+            ),
+            convert_options=csv.ConvertOptions(
+                column_types=columns,
+                null_values=[],  # GloVe has the words "null" and "nan"; no value is missing
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
         )
+    except pa.ArrowInvalid as e:
+        raise ValueError(f"{source}: a value is not a number ({e})") from None
+    if trailing_space:
+        table = table.drop_columns([f"f{dim + 1}"])
     words = table.column(0).to_pylist()
     vectors = np.stack([c.to_numpy() for c in table.columns[1:]], axis=1).astype(
         np.float32, copy=False
     )
     if odd_rows:
-        extra = [_split_word(row, dim) for row in odd_rows]
-        words += [word for word, _, _ in extra]
-        numbers = np.array([rest.split(" ") for _, _, rest in extra], dtype=np.float32)
-        vectors = np.concatenate([vectors, numbers.reshape(len(extra), dim)])
+        try:
+            rows = [_split_row(row, dim, words_with_spaces) for row in odd_rows]
+        except _BadRow as e:
+            raise ValueError(f"{source}, line {_line_number(lines, e.row)}: {e}") from None
+        words += [word for word, _ in rows]
+        vectors = np.concatenate([vectors, np.stack([v for _, v in rows])])
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        word = words[bad[0]]
+        raise ValueError(f"{source}: the vector of {word!r} is not finite (nan or inf)")
     return GloVe(words, np.ascontiguousarray(vectors))
 
 
-def _split_word(row: str, dim: int) -> tuple[str, str, str]:
-    parts = row.rstrip().rsplit(" ", dim)
-    if len(parts) != dim + 1:
-        raise ValueError(f"GloVe line has fewer than {dim} numbers: {row[:60]!r}")
-    return parts[0], " ", " ".join(parts[1:])
+class _BadRow(ValueError):
+    """A malformed GloVe line; `row` is its text, so the caller can find its line number."""
+
+    def __init__(self, reason: str, row: str) -> None:
+        super().__init__(reason)
+        self.row = row
+
+
+def _split_row(row: str, dim: int, words_with_spaces: bool) -> tuple[str, np.ndarray]:
+    """Split one line into (word, vector), or raise _BadRow saying what is wrong with it."""
+    if "\t" in row:
+        raise _BadRow("holds a tab; GloVe separates fields with single spaces", row)
+    fields = row.rstrip(" \r\n").split(" ")
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        raise _BadRow(f"looks like a word2vec header ({row.strip()!r}); GloVe has none", row)
+    if "" in fields:
+        raise _BadRow(f"an empty field (two spaces in a row): {row[:60]!r}", row)
+    n = len(fields) - 1
+    # One number too many must not turn "of 4 5 6 7" into the word "of 4": a word with
+    # spaces is allowed only where the file has them, and never ends in a number.
+    if n != dim and not (n > dim and words_with_spaces and not _is_number(fields[-dim - 1])):
+        raise _BadRow(f"{n} fields after the word, expected {dim} numbers", row)
+    try:
+        vector = np.array(fields[-dim:], dtype=np.float32)
+    except ValueError:
+        raise _BadRow(f"a value is not a number: {row[:60]!r}", row) from None
+    return " ".join(fields[:-dim]), vector
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _line_number(data: bytes, row: str) -> int:
+    """The 1-based line on which `row` starts (for error messages only; 0 if not found)."""
+    needle = row.encode("utf-8")
+    if data.startswith(needle):
+        return 1
+    at = data.find(b"\n" + needle)
+    return data.count(b"\n", 0, at + 1) + 1 if at >= 0 else 0
 
 
 def _cache_paths(name: str, root: Path) -> tuple[Path, Path]:
@@ -127,20 +193,64 @@ def _cache_paths(name: str, root: Path) -> tuple[Path, Path]:
     return cache / f"glove.{name}.npy", cache / f"glove.{name}.words.txt"
 
 
+def _meta_path(npy: Path) -> Path:
+    return npy.with_name(npy.stem + ".meta.json")
+
+
 def save_cache(glove: GloVe, npy: Path, words: Path) -> None:
-    """Write the parsed matrix and word list atomically (written to .part, then renamed)."""
+    """Write the parsed matrix, word list and their sizes/checksum (each to .part, then renamed).
+
+    The meta file is written last: a cache without one was interrupted and is not used.
+    """
     npy.parent.mkdir(parents=True, exist_ok=True)
-    tmp_npy, tmp_words = npy.with_suffix(".part.npy"), words.with_suffix(".part")
-    np.save(tmp_npy, glove.vectors)
-    tmp_words.write_text("\n".join(glove.words) + "\n", encoding="utf-8")
-    tmp_npy.replace(npy)
-    tmp_words.replace(words)
+    meta = _meta_path(npy)
+    meta.unlink(missing_ok=True)
+    word_bytes = ("\n".join(glove.words) + "\n").encode("utf-8")
+    tmp_npy, tmp_words, tmp_meta = (p.with_name(p.name + ".part") for p in (npy, words, meta))
+    try:
+        with open(tmp_npy, "wb") as f:
+            np.save(f, glove.vectors)
+        tmp_words.write_bytes(word_bytes)
+        record = {
+            "rows": len(glove.words),
+            "dim": glove.dim,
+            "npy_bytes": tmp_npy.stat().st_size,
+            "words_sha256": hashlib.sha256(word_bytes).hexdigest(),
+        }
+        tmp_meta.write_text(json.dumps(record), encoding="utf-8")
+        tmp_npy.replace(npy)
+        tmp_words.replace(words)
+        tmp_meta.replace(meta)
+    finally:
+        for tmp in (tmp_npy, tmp_words, tmp_meta):
+            tmp.unlink(missing_ok=True)
 
 
 def load_cache(npy: Path, words: Path) -> GloVe:
-    """Load a cache written by `save_cache`."""
-    word_list = words.read_text(encoding="utf-8").split("\n")[:-1]
-    return GloVe(word_list, np.load(npy))
+    """Load a cache written by `save_cache`; a ValueError names the file that is damaged."""
+    meta_file = _meta_path(npy)
+    if not meta_file.is_file():
+        raise ValueError(f"{meta_file} is missing: the cache was never finished")
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        rows, dim, npy_bytes, words_sha = (
+            int(meta["rows"]),
+            int(meta["dim"]),
+            int(meta["npy_bytes"]),
+            meta["words_sha256"],
+        )
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{meta_file} is damaged ({e})") from None
+    if npy.stat().st_size != npy_bytes:
+        raise ValueError(f"{npy} has {npy.stat().st_size} bytes, expected {npy_bytes}")
+    word_bytes = words.read_bytes()
+    if hashlib.sha256(word_bytes).hexdigest() != words_sha:
+        raise ValueError(f"{words} does not match its checksum in {meta_file.name}")
+    vectors = np.load(npy)
+    word_list = word_bytes.decode("utf-8").split("\n")[:-1]
+    if vectors.shape != (rows, dim) or len(word_list) != rows:
+        raise ValueError(f"{npy} holds {vectors.shape}, expected ({rows}, {dim})")
+    return GloVe(word_list, vectors)
 
 
 def _load_packaged_50d() -> GloVe:
@@ -170,13 +280,24 @@ def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool 
             pass
     root = Path(root) if root is not None else data.data_root()
     npy, words = _cache_paths(name, root)
-    if npy.exists() and words.exists():
-        return load_cache(npy, words)
-    dataset, member = GLOVE_FILES[name]
+    if npy.exists() or words.exists():
+        try:
+            return load_cache(npy, words)
+        except (ValueError, OSError) as e:
+            warnings.warn(f"{e}; rebuilding the GloVe cache", stacklevel=2)
+    dataset, member, dim, spaces = GLOVE_FILES[name]
     archive = data.fetch(dataset, root=root)
     with zipfile.ZipFile(archive) as zf, zf.open(member) as f:
-        glove = parse_glove_text(f.read())
-    save_cache(glove, npy, words)
+        raw = f.read()
+    glove = parse_glove_text(raw, dim, words_with_spaces=spaces, source=f"{archive}:{member}")
+    try:
+        save_cache(glove, npy, words)
+    except OSError as e:  # a read-only or full data root: the vectors are still good
+        warnings.warn(
+            f"could not cache the parsed GloVe under {npy.parent} ({e}); the next load will "
+            "parse the zip again. Set NLPBOOK_DATA to a writable directory with free space.",
+            stacklevel=2,
+        )
     return glove
 
 
