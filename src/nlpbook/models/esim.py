@@ -1,9 +1,9 @@
 """ESIM (Chen et al., ACL 2017) for natural language inference, one small module per part.
 
 Introduced in chapter 04. The pieces, in the paper's order:
-input encoding (a packed BiLSTM, eqs. 1-2) -> local inference (masked soft alignment,
+input encoding (a BiLSTM that skips padding, eqs. 1-2) -> local inference (masked soft alignment,
 eqs. 11-13, and the enhancement, eqs. 14-15) -> inference composition (projection F with
-ReLU and a second packed BiLSTM, eqs. 16-17) -> masked average and max pooling (eqs. 18-20)
+ReLU and a second such BiLSTM, eqs. 16-17) -> masked average and max pooling (eqs. 18-20)
 -> an MLP with a tanh hidden layer giving three logits.
 """
 
@@ -14,9 +14,8 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nlpbook import text
+from nlpbook import rnn, text
 from nlpbook.datasets import SNLI_LABELS
 from nlpbook.text import Vocab
 from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
@@ -52,22 +51,25 @@ def masked_mean_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class BiLSTM(nn.Module):
     """A one-layer bidirectional LSTM that (with `packed`) never reads padding. Chapter 04.
 
-    `packed=False` runs over the padded batch as the ported notebook did; it exists to
-    measure what that costs (see benchmarks/bench_esim.py).
+    With `packed=True` it is `rnn.BiLSTM`, which gives exactly what `nn.LSTM` gives on a
+    packed batch, on the fused kernel. `packed=False` runs a plain `nn.LSTM` over the padded
+    batch as the ported notebook did; it exists to measure what that costs (see
+    benchmarks/bench_esim.py). Both store their weights under the same names.
     """
 
     def __init__(self, input_size: int, hidden_size: int, packed: bool = True) -> None:
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=True)
+        if packed:
+            self.lstm = rnn.BiLSTM(input_size, hidden_size)
+        else:
+            self.lstm = nn.LSTM(input_size, hidden_size, batch_first=True, bidirectional=True)
         self.packed = packed
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T, D) inputs and (B,) lengths -> (B, T, 2H); padded positions are zero."""
+        """(B, T, D) inputs and (B,) lengths -> (B, T, 2H); with `packed`, zeros at padding."""
         if not self.packed:
             return self.lstm(x)[0]  # (B, T, 2H)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0]
+        return self.lstm(x, lengths)[0]
 
 
 class InputEncoding(nn.Module):

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nlpbook import rnn
 from nlpbook.text import Vocab
 from nlpbook.utils import Timer
 
@@ -114,7 +114,8 @@ def shift_context(output: torch.Tensor) -> torch.Tensor:
 
 
 class InfillModel(nn.Module):
-    """Embedding -> packed BiLSTM -> shifted context -> MLP -> `out_features` per position."""
+    """Embedding -> BiLSTM that skips padding (`rnn.BiLSTM`) -> shifted context -> MLP ->
+    `out_features` per position."""
 
     def __init__(
         self,
@@ -127,7 +128,7 @@ class InfillModel(nn.Module):
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        self.lstm = nn.LSTM(embedding_dim, hidden_size, batch_first=True, bidirectional=True)
+        self.lstm = rnn.BiLSTM(embedding_dim, hidden_size)
         self.mlp = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(2 * hidden_size, mlp_size),
@@ -138,11 +139,7 @@ class InfillModel(nn.Module):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         embedded = self.embedding(ids)  # (B, T, E)
-        packed = pack_padded_sequence(
-            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        output, _ = self.lstm(packed)
-        output, _ = pad_packed_sequence(output, batch_first=True, total_length=ids.shape[1])
+        output, _ = self.lstm(embedded, lengths)  # (B, T, 2H), zeros at padding
         return self.mlp(shift_context(output))  # (B, T, out_features)
 
 

@@ -1,6 +1,10 @@
-"""Chapter 03's sentiment classifier: a 2-layer bidirectional LSTM over packed padded
-sequences, as in the "upgraded sentiment analysis" notebook it ports, plus the helpers
-that encode reviews, predict, and rebuild the model from a checkpoint bundle.
+"""Chapter 03's sentiment classifier: a 2-layer bidirectional LSTM that never reads padding,
+as in the "upgraded sentiment analysis" notebook it ports, plus the helpers that encode
+reviews, predict, and rebuild the model from a checkpoint bundle.
+
+The LSTM is `nlpbook.rnn.BiLSTM`: it gives exactly what `nn.LSTM` gives on the packed batch
+(and its weights carry `nn.LSTM`'s names), but runs the fused kernel, several times faster
+on a CPU.
 
 Shapes: B = batch size, T = longest review in the batch, E = embedding_dim,
 H = hidden_size, L = num_layers.
@@ -14,9 +18,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
-from nlpbook import train
+from nlpbook import rnn, train
 from nlpbook.text import Vocab
 from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
@@ -26,7 +29,7 @@ _BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
 class BiLSTMSentiment(nn.Module):
-    """Embedding (with padding_idx) -> L-layer BiLSTM over a packed batch -> the last layer's
+    """Embedding (with padding_idx) -> L-layer BiLSTM that skips padding -> the last layer's
     final forward and backward hidden states, concatenated -> dropout -> linear -> one logit.
     Introduced in chapter 03."""
 
@@ -41,13 +44,11 @@ class BiLSTMSentiment(nn.Module):
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
-        self.rnn = nn.LSTM(
+        self.rnn = rnn.BiLSTM(
             embedding_dim,
             hidden_size,
             num_layers=num_layers,
-            bidirectional=True,
             dropout=dropout if num_layers > 1 else 0.0,
-            batch_first=True,
         )
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(2 * hidden_size, 1)
@@ -55,10 +56,7 @@ class BiLSTMSentiment(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """ids (B, T) and lengths (B,) -> logits (B,); padding never reaches the LSTM."""
         embedded = self.dropout(self.embedding(ids))  # (B, T, E)
-        packed = pack_padded_sequence(
-            embedded, lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        _, (hidden, _) = self.rnn(packed)  # hidden: (L * 2, B, H), in the batch's own order
+        _, (hidden, _) = self.rnn(embedded, lengths)  # hidden: (L * 2, B, H)
         # hidden[-2] is the last layer's forward state after each review's last real token,
         # hidden[-1] the backward state after reading back to its first token.
         final = torch.cat([hidden[-2], hidden[-1]], dim=1)  # (B, 2H)
