@@ -136,3 +136,84 @@ def test_checkpoint_mismatch_and_bad_config_errors(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not an nlpbook checkpoint"):
         train.load_checkpoint(tmp_path / "other.pt")
+
+
+# ---------------------------------------------------------------- damaged bundles (issue 14)
+
+
+def saved(tmp_path, model=None, vocab=None, config=None):
+    model = model or nn.Linear(64, 64)
+    return train.save_checkpoint(tmp_path / "m.pt", model, vocab, config or {})
+
+
+def test_load_checkpoint_detects_corrupted_weight_bytes(tmp_path):
+    model = nn.Linear(64, 64)
+    path = saved(tmp_path, model)
+    raw = bytearray(path.read_bytes())
+    at = raw.find(model.weight.detach().numpy().tobytes()[:64])
+    assert at > 0
+    raw[at + 100 : at + 116] = b"\xff\xff\x7f\x7f" * 4  # one weight becomes 3.4e38
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match=r"m.pt is damaged"):
+        train.load_checkpoint(path)
+
+
+@pytest.mark.parametrize("cut", [0, 10, 200, -30])
+def test_load_checkpoint_truncated_file_says_damaged(tmp_path, cut):
+    path = saved(tmp_path)
+    raw = path.read_bytes()
+    path.write_bytes(raw[:cut])
+    with pytest.raises(ValueError, match=r"m.pt is damaged|m.pt is not an nlpbook checkpoint"):
+        train.load_checkpoint(path)
+
+
+def test_load_checkpoint_missing_file_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        train.load_checkpoint(tmp_path / "nope.pt")
+
+
+@pytest.mark.parametrize(
+    "bundle, message",
+    [
+        ({"format": "nlpbook-checkpoint-1"}, "model_state"),
+        (
+            {
+                "format": "nlpbook-checkpoint-1",
+                "model_state": {101: 1},
+                "vocab": None,
+                "config": {},
+            },
+            "model_state",
+        ),
+        (
+            {"format": "nlpbook-checkpoint-1", "model_state": {}, "vocab": [1, 2], "config": {}},
+            "vocab",
+        ),
+        (
+            {"format": "nlpbook-checkpoint-1", "model_state": {}, "vocab": ["<pad>"], "config": {}},
+            "vocab",
+        ),
+        (
+            {"format": "nlpbook-checkpoint-1", "model_state": {}, "vocab": None, "config": []},
+            "config",
+        ),
+    ],
+)
+def test_load_checkpoint_crafted_bundles_give_clear_errors(tmp_path, bundle, message):
+    path = tmp_path / "crafted.pt"
+    torch.save(bundle, path)
+    with pytest.raises(ValueError, match=rf"crafted.pt.*{message}"):
+        train.load_checkpoint(path)
+
+
+def test_restore_checks_shapes_before_allocating(tmp_path):
+    path = saved(tmp_path, LogisticRegression(2), None, {"in_features": 2})
+    state, _, config = train.load_checkpoint(path)
+    model = train.restore(lambda c: LogisticRegression(c["in_features"]), state, config)
+    assert isinstance(model, LogisticRegression)
+    assert torch.equal(model.linear.weight, state["linear.weight"])
+    # a crafted config: 2e9 inputs would need 8 GB if built before the shape check
+    with pytest.raises(ValueError, match=r"shape mismatch.*linear.weight"):
+        train.restore(
+            lambda c: LogisticRegression(c["in_features"]), state, {"in_features": 2_000_000_000}
+        )

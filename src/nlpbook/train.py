@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import copy
 import math
+import pickle
+import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -188,17 +190,66 @@ def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab | None, con
 
 
 def load_checkpoint(path: str | Path) -> tuple[dict, Vocab | None, dict]:
-    """Load a checkpoint saved by `save_checkpoint`: (model_state, vocab, config)."""
-    bundle = torch.load(path, map_location="cpu", weights_only=True)
+    """Load a checkpoint saved by `save_checkpoint`: (model_state, vocab, config).
+
+    The archive's CRCs are checked first (`torch.load` does not check them), so damaged
+    bytes are an error rather than silently wrong weights; then the bundle's structure.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    _check_archive(path)
+    try:
+        bundle = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise ValueError(
+            f"{path} is not an nlpbook checkpoint: it holds objects that a weights-only "
+            f"load refuses ({e})"
+        ) from None
+    except Exception as e:  # a crafted archive can fail inside torch in many ways
+        raise ValueError(
+            f"{path} is damaged or not a checkpoint ({type(e).__name__}: {e})"
+        ) from None
+    return _unpack(bundle, path)
+
+
+def _check_archive(path: Path) -> None:
+    """Raise ValueError unless `path` is a zip archive whose every member passes its CRC."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise ValueError(
+            f"{path} is damaged (truncated or not a checkpoint archive: {e}); save it again"
+        ) from None
+    if bad is not None:
+        raise ValueError(f"{path} is damaged: {bad} fails its CRC check; save it again")
+
+
+def _unpack(bundle: object, path: Path) -> tuple[dict, Vocab | None, dict]:
+    """Check a loaded bundle's structure and return (model_state, vocab, config)."""
     if not isinstance(bundle, dict) or bundle.get("format") != "nlpbook-checkpoint-1":
         raise ValueError(f"{path} is not an nlpbook checkpoint")
-    vocab = Vocab(bundle["vocab"]) if bundle["vocab"] is not None else None
-    return bundle["model_state"], vocab, bundle["config"]
+    state, tokens, config = (bundle.get(k) for k in ("model_state", "vocab", "config"))
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{path}: model_state must map parameter names to tensors")
+    if tokens is not None and not (
+        isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)
+    ):
+        raise ValueError(f"{path}: vocab must be a list of token strings")
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: config must be a dict, not {type(config).__name__}")
+    try:
+        vocab = Vocab(tokens) if tokens is not None else None
+    except ValueError as e:
+        raise ValueError(f"{path}: vocab is not valid: {e}") from None
+    return state, vocab, config
 
 
-def load_state(model: nn.Module, state: dict) -> nn.Module:
-    """Load weights into `model`, with a clear error when they do not match its shape."""
-    own = model.state_dict()
+def _state_problems(own: dict, state: dict) -> list[str]:
+    """What keeps `state` from loading into a model whose state_dict is `own`."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     mismatched = [
@@ -206,17 +257,42 @@ def load_state(model: nn.Module, state: dict) -> nn.Module:
         for k in sorted(set(own) & set(state))
         if own[k].shape != state[k].shape
     ]
-    if missing or unexpected or mismatched:
-        problems = []
-        if missing:
-            problems.append(f"missing {missing}")
-        if unexpected:
-            problems.append(f"unexpected {unexpected}")
-        if mismatched:
-            problems.append("shape mismatch " + "; ".join(mismatched))
-        raise ValueError(
-            "the checkpoint does not match this model (was it built with the same config?): "
-            + ", ".join(problems)
-        )
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    if mismatched:
+        problems.append("shape mismatch " + "; ".join(mismatched))
+    return problems
+
+
+def _raise_mismatch(problems: list[str]) -> None:
+    raise ValueError(
+        "the checkpoint does not match this model (was it built with the same config?): "
+        + ", ".join(problems)
+    )
+
+
+def load_state(model: nn.Module, state: dict) -> nn.Module:
+    """Load weights into `model`, with a clear error when they do not match its shape."""
+    problems = _state_problems(model.state_dict(), state)
+    if problems:
+        _raise_mismatch(problems)
     model.load_state_dict(state)
     return model
+
+
+def restore(build: Callable[[dict], nn.Module], state: dict, config: dict) -> nn.Module:
+    """`build(config)` with `state` loaded, its shapes checked before any memory is allocated.
+
+    The model is first built on PyTorch's meta device (shapes only, no storage), so a config
+    that does not match the weights (say a crafted `vocab_size` of 2e9) is a clear error
+    instead of a huge allocation.
+    """
+    with torch.device("meta"):
+        skeleton = build(config)
+    problems = _state_problems(skeleton.state_dict(), state)
+    if problems:
+        _raise_mismatch(problems)
+    return load_state(build(config), state)
