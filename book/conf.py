@@ -1,0 +1,58 @@
+"""Sphinx configuration of the book (`make book`; scripts/build_book.py copies this file into
+the assembled source tree build/book/src, next to settings.json and the notebooks)."""
+
+import json
+from pathlib import Path
+
+settings = json.loads((Path(__file__).parent / "settings.json").read_text(encoding="utf-8"))
+repository = settings["repository"]
+
+project = "nlpbook"
+author = "the nlpbook authors"
+copyright = "the nlpbook authors, MIT licence"  # noqa: A001
+html_title = "nlpbook: NLP with PyTorch"
+
+extensions = ["myst_nb"]
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+
+# The notebooks are shown with the outputs they were committed with (nbval checks them in CI).
+nb_execution_mode = "off"
+nb_merge_streams = True
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
+myst_heading_anchors = 3
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+# MathJax 2.7 from the jupyter-server-mathjax package, served from the site itself: the book
+# reads offline and its pages make no request to a CDN.
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+mathjax2_config = {
+    "tex2jax": {
+        "inlineMath": [["\\(", "\\)"]],
+        "displayMath": [["\\[", "\\]"]],
+        "processEscapes": True,
+    },
+    "HTML-CSS": {
+        "availableFonts": ["STIX-Web"],
+        "preferredFont": "STIX-Web",
+        "webFont": "STIX-Web",
+        "imageFont": None,
+    },
+    "messageStyle": "none",
+}
+
+html_theme = "sphinx_book_theme"
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
+html_last_updated_fmt = None
+html_show_sourcelink = False
+html_theme_options = {
+    "repository_url": repository,
+    "repository_branch": "main",
+    "path_to_docs": "notebooks",
+    "use_repository_button": True,
+    "use_download_button": True,
+    "launch_buttons": {"colab_url": "https://colab.research.google.com"},
+    "home_page_in_toc": True,
+    "show_toc_level": 2,
+    "navigation_with_keys": False,
+}
