@@ -97,3 +97,93 @@ def test_exam_scores_overlap_like_the_original():
         opt.step()
     accuracy = ((Xn @ w + b > 0).float() == y).float().mean().item()
     assert 0.85 <= accuracy <= 0.92
+
+
+# ---------------------------------------------------------------- bad input (issue 14)
+
+
+def snli_folder(tmp_path, content: bytes):
+    folder = tmp_path / "snli_1.0"
+    folder.mkdir(exist_ok=True)
+    (folder / "snli_1.0_dev.jsonl").write_bytes(content)
+    return folder
+
+
+GOOD_SNLI = b'{"gold_label": "neutral", "sentence1": "A b .", "sentence2": "C d ."}\n'
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        (b'{"gold_label": "Entailment", "sentence1": "a", "sentence2": "b"}', "unknown label"),
+        (b'{"gold_label": "neutral", "sentence1": 3, "sentence2": "b"}', "sentence1.*string"),
+        (b'{"gold_label": "neutral", "sentence1": "a", "sentence2": null}', "sentence2.*string"),
+        (b'["neutral", "a", "b"]', "not an SNLI record"),
+        (b'{"gold_label": "neutral", "sentence1": "caf\xe9", "sentence2": "b"}', "UTF-8"),
+    ],
+)
+def test_read_snli_bad_lines_name_file_and_line(tmp_path, line, message):
+    folder = snli_folder(tmp_path, GOOD_SNLI + line + b"\n")
+    with pytest.raises(ValueError, match=rf"snli_1.0_dev.jsonl:2: .*{message}"):
+        datasets.read_snli("dev", folder)
+
+
+def test_read_snli_bom_crlf_and_empty(tmp_path):
+    folder = snli_folder(tmp_path, b"\xef\xbb\xbf" + GOOD_SNLI.replace(b"\n", b"\r\n") * 2)
+    assert datasets.read_snli("dev", folder) == [("A b .", "C d .", 1)] * 2
+    snli_folder(tmp_path, b"")
+    with pytest.raises(ValueError, match="no SNLI dev pairs.*snli_1.0_dev.jsonl"):
+        datasets.read_snli("dev", folder)
+
+
+def test_read_amazon_bad_bytes_bom_crlf_and_empty(tmp_path):
+    path = tmp_path / "x.ft.txt"
+    path.write_bytes(b"__label__2 good\n__label__1 caf\xe9\n")
+    with pytest.raises(ValueError, match=r"x.ft.txt:2: .*UTF-8"):
+        datasets.read_amazon_polarity(path)
+    path.write_bytes(b"\xef\xbb\xbf__label__2 good\r\n__label__1 bad\r\n")
+    assert datasets.read_amazon_polarity(path) == [("good", 1), ("bad", 0)]
+    csv_path = tmp_path / "x.csv"
+    csv_path.write_bytes(b'\xef\xbb\xbf"2","T","good"\r\n"1","","b\xe9d"\r\n')
+    with pytest.raises(ValueError, match=r"x.csv:2: .*UTF-8"):
+        datasets.read_amazon_polarity(csv_path)
+    csv_path.write_bytes(b'\xef\xbb\xbf"2","T","good"\r\n"1","","bad"\r\n')
+    assert datasets.read_amazon_polarity(csv_path) == [("T: good", 1), ("bad", 0)]
+    for empty in (path, csv_path):
+        empty.write_bytes(b"")
+        with pytest.raises(ValueError, match=rf"no Amazon polarity reviews in .*{empty.name}"):
+            datasets.read_amazon_polarity(empty)
+
+
+def imdb_with(tmp_path, raw: bytes, name="5_7.txt"):
+    from conftest import make_tar_gz, write_imdb_tree
+
+    base = write_imdb_tree(tmp_path / "src")
+    (base / "train" / "pos" / name).write_bytes(raw)
+    return base, make_tar_gz(base, tmp_path / "aclImdb_v1.tar.gz", "aclImdb")
+
+
+def test_read_imdb_bad_bytes_name_the_file_in_both_sources(tmp_path):
+    base, tar = imdb_with(tmp_path, b"caf\xe9 au lait")
+    for source in (base, tar):
+        with pytest.raises(ValueError, match=r"train/pos/5_7.txt.*UTF-8"):
+            datasets.read_imdb("train", source)
+
+
+def test_read_imdb_bom_and_crlf_agree_between_dir_and_tar(tmp_path):
+    base, tar = imdb_with(tmp_path, b"\xef\xbb\xbfLine one.\r\nLine two.\r")
+    from_dir, from_tar = datasets.read_imdb("train", base), datasets.read_imdb("train", tar)
+    assert from_dir == from_tar
+    assert ("Line one.\nLine two.\n", 1) in from_dir
+
+
+def test_read_imdb_ignores_stray_files_in_both_sources(tmp_path):
+    base, tar = imdb_with(tmp_path, b"notes", name="README.txt")
+    assert datasets.read_imdb("train", base) == datasets.read_imdb("train", tar)
+    assert len(datasets.read_imdb("train", base)) == 4
+
+
+def test_read_imdb_truncated_archive_says_damaged(imdb_tar):
+    imdb_tar.write_bytes(imdb_tar.read_bytes()[:-40])
+    with pytest.raises(ValueError, match=r"aclImdb_v1.tar.gz is damaged"):
+        datasets.read_imdb("train", imdb_tar)

@@ -12,17 +12,41 @@ import csv
 import json
 import re
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from nlpbook import data
+from nlpbook.files import ARCHIVE_ERRORS
 
 IMDB_SPLITS = ("train", "test")
 SNLI_SPLITS = ("train", "dev", "test")
 SNLI_LABELS = ("entailment", "neutral", "contradiction")
 _IMDB_NAME = re.compile(r"(?:^|/)aclImdb/(train|test)/(pos|neg)/(\d+)_(\d+)\.txt$")
+_IMDB_FILE = re.compile(r"^(\d+)_(\d+)\.txt$")
+
+
+def _decode_review(raw: bytes, name: str) -> str:
+    """UTF-8 text with any BOM dropped and CRLF/CR turned into LF, the same for every source."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{name}: not valid UTF-8 ({e.reason} at byte {e.start})") from None
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 file, BOM dropped; a bad byte is an error naming the line."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, 1):
+            try:
+                yield line_no, raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ValueError(
+                    f"{path}:{line_no}: not valid UTF-8 ({e.reason} at byte {e.start})"
+                ) from None
 
 
 def _check_split(split: str, splits: tuple[str, ...], dataset: str) -> None:
@@ -34,7 +58,8 @@ def read_imdb(split: str, path: str | Path | None = None) -> list[tuple[str, int
     """IMDb reviews of `split` as (text, label) pairs, label 1 = positive; sorted by (label, id).
 
     `path` is an `aclImdb` directory or an archive containing one; by default the
-    dataset is resolved through the registry (data root, mirrors, download).
+    dataset is resolved through the registry (data root, mirrors, download). Only files
+    named `<id>_<rating>.txt` are reviews; text is UTF-8 with line ends turned into LF.
     """
     _check_split(split, IMDB_SPLITS, "IMDb")
     path = Path(path) if path is not None else data.fetch("imdb")
@@ -45,16 +70,22 @@ def read_imdb(split: str, path: str | Path | None = None) -> list[tuple[str, int
             folder = base / split / sentiment
             if not folder.is_dir():
                 raise FileNotFoundError(f"{folder} is missing: not an aclImdb layout")
-            for f in folder.glob("*.txt"):
-                review_id = int(f.stem.split("_")[0])
-                items.append((sentiment, f.name, review_id, f.read_text(encoding="utf-8")))
+            for f in folder.iterdir():
+                m = _IMDB_FILE.match(f.name)  # other files (notes, .DS_Store) are not reviews
+                if m and f.is_file():
+                    text = _decode_review(f.read_bytes(), str(f))
+                    items.append((sentiment, f.name, int(m.group(1)), text))
     elif tarfile.is_tarfile(path):
-        with tarfile.open(path) as tf:
-            for member in tf:
-                m = _IMDB_NAME.search(member.name)
-                if member.isfile() and m and m.group(1) == split:
-                    text = tf.extractfile(member).read().decode("utf-8")
-                    items.append((m.group(2), member.name, int(m.group(3)), text))
+        try:
+            with tarfile.open(path) as tf:
+                for member in tf:
+                    m = _IMDB_NAME.search(member.name)
+                    if member.isfile() and m and m.group(1) == split:
+                        raw = tf.extractfile(member).read()
+                        text = _decode_review(raw, f"{path}:{member.name}")
+                        items.append((m.group(2), member.name, int(m.group(3)), text))
+        except ARCHIVE_ERRORS as e:
+            raise ValueError(f"{path} is damaged (a truncated or corrupt archive: {e})") from None
     else:
         raise FileNotFoundError(f"{path} is neither an aclImdb directory nor a tar archive")
     if not items:
@@ -86,21 +117,38 @@ def read_snli(split: str, path: str | Path | None = None) -> list[tuple[str, str
             f"the SNLI {split} split is not present: {file} does not exist "
             "(the offline mirror holds only dev and test; train comes from snli_1.0.zip)"
         )
-    label_index = {label: i for i, label in enumerate(SNLI_LABELS)}
-    pairs = []
-    with open(file, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                gold = record["gold_label"]
-                premise, hypothesis = record["sentence1"], record["sentence2"]
-            except (json.JSONDecodeError, KeyError) as e:
-                raise ValueError(f"{file}:{line_no}: not an SNLI record ({e})") from None
-            if gold in label_index:
-                pairs.append((premise, hypothesis, label_index[gold]))
+    pairs = [_snli_pair(line, f"{file}:{line_no}") for line_no, line in _text_lines(file)]
+    pairs = [pair for pair in pairs if pair is not None]
+    if not pairs:
+        raise ValueError(f"no SNLI {split} pairs with a gold label in {file}")
     return pairs
+
+
+_SNLI_INDEX = {label: i for i, label in enumerate(SNLI_LABELS)}
+
+
+def _snli_pair(line: str, where: str) -> tuple[str, str, int] | None:
+    """One jsonl line -> (premise, hypothesis, label), None for a blank line or gold label '-'."""
+    if not line.strip():
+        return None
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: not an SNLI record ({e})") from None
+    keys = ("gold_label", "sentence1", "sentence2")
+    if not isinstance(record, dict) or not all(k in record for k in keys):
+        raise ValueError(f"{where}: not an SNLI record (a JSON object with {', '.join(keys)})")
+    for key in ("sentence1", "sentence2"):
+        if not isinstance(record[key], str):
+            raise ValueError(f"{where}: {key} must be a string, not {record[key]!r}")
+    gold = record["gold_label"]
+    if gold == "-":
+        return None
+    if gold not in _SNLI_INDEX:
+        raise ValueError(
+            f"{where}: unknown label {gold!r}; SNLI's are {', '.join(SNLI_LABELS)} and '-'"
+        )
+    return record["sentence1"], record["sentence2"], _SNLI_INDEX[gold]
 
 
 _FASTTEXT_LABEL = re.compile(r"^__label__([12]) (.*)$", re.DOTALL)
@@ -108,7 +156,7 @@ _FASTTEXT_LABEL = re.compile(r"^__label__([12]) (.*)$", re.DOTALL)
 
 def parse_fasttext_line(line: str) -> tuple[str, int]:
     """One fastText line `__label__1|2 title: text` -> (text, label), label 1 = positive."""
-    m = _FASTTEXT_LABEL.match(line.rstrip("\n"))
+    m = _FASTTEXT_LABEL.match(line.rstrip("\r\n"))
     if not m:
         raise ValueError(f"not a fastText polarity line: {line[:60]!r}")
     return m.group(2), int(m.group(1) == "2")
@@ -121,25 +169,30 @@ def read_amazon_polarity(path: str | Path, limit: int | None = None) -> list[tup
     CSV (`"1|2","title","text"`, converted to `title: text`). `limit` keeps the first N.
     """
     path = Path(path)
-    reviews = []
-    with open(path, encoding="utf-8", newline="") as f:
-        if path.suffix == ".csv":
-            for row in csv.reader(f):
-                if limit is not None and len(reviews) >= limit:
-                    break
-                if len(row) != 3 or row[0] not in ("1", "2"):
-                    raise ValueError(f"{path}: not an Amazon polarity CSV row: {row[:1]}")
-                title, text = row[1], row[2].replace("\\n", " ")
-                reviews.append((f"{title}: {text}" if title else text, int(row[0] == "2")))
-        else:
-            for line_no, line in enumerate(f, 1):
-                if limit is not None and len(reviews) >= limit:
-                    break
-                if line.strip():
-                    try:
-                        reviews.append(parse_fasttext_line(line))
-                    except ValueError as e:
-                        raise ValueError(f"{path}:{line_no}: {e}") from None
+    reviews: list[tuple[str, int]] = []
+    lines = _text_lines(path)
+    if path.suffix == ".csv":
+        rows = csv.reader(line for _, line in lines)
+        for row in rows:
+            if limit is not None and len(reviews) >= limit:
+                break
+            if len(row) != 3 or row[0] not in ("1", "2"):
+                raise ValueError(
+                    f"{path}:{rows.line_num}: not an Amazon polarity CSV row: {row[:1]}"
+                )
+            title, text = row[1], row[2].replace("\\n", " ")
+            reviews.append((f"{title}: {text}" if title else text, int(row[0] == "2")))
+    else:
+        for line_no, line in lines:
+            if limit is not None and len(reviews) >= limit:
+                break
+            if line.strip():
+                try:
+                    reviews.append(parse_fasttext_line(line))
+                except ValueError as e:
+                    raise ValueError(f"{path}:{line_no}: {e}") from None
+    if not reviews and limit != 0:
+        raise ValueError(f"no Amazon polarity reviews in {path}")
     return reviews
 
 

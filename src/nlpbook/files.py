@@ -6,8 +6,10 @@ Introduced in chapter 01.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import http.cookiejar
+import lzma
 import os
 import shutil
 import tarfile
@@ -16,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from html.parser import HTMLParser
 from http.client import HTTPException
 from pathlib import Path
@@ -24,6 +27,16 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from tqdm.auto import tqdm
 
 CHUNK = 1 << 20
+
+# What a truncated or corrupt archive raises while it is read (gzip's is an OSError).
+ARCHIVE_ERRORS = (
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    gzip.BadGzipFile,
+)
 
 
 class DataError(RuntimeError):
