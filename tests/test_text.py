@@ -112,3 +112,30 @@ def test_vocab_lookup_of_lookup_tokens_is_identity(corpus):
     assert vocab.lookup_indices(vocab.lookup_tokens(ids)) == ids
     counts = Counter(t for doc in corpus for t in doc)
     assert len(vocab) == 2 + len([t for t in counts if t not in (PAD, UNK)])
+
+
+# ---------------------------------------------------------------- bad input (issue 14)
+
+
+def test_vocab_load_rejects_a_truncated_file(tmp_path):
+    path = tmp_path / "v.txt"
+    Vocab([PAD, UNK, "alpha", "beta"]).save(path)
+    path.write_bytes(path.read_bytes()[:-3])  # "be" of the last token survives
+    with pytest.raises(ValueError, match=r"v.txt.*truncated"):
+        Vocab.load(path)
+    path.write_bytes(b"")
+    with pytest.raises(ValueError, match=r"v.txt.*empty"):
+        Vocab.load(path)
+
+
+def test_lookup_tokens_rejects_negative_ids():
+    vocab = Vocab([PAD, UNK, "a"])
+    with pytest.raises(IndexError, match="-1"):
+        vocab.lookup_tokens([-1])
+
+
+def test_vocab_build_refuses_strings():
+    with pytest.raises(TypeError, match="tokenize"):
+        Vocab.build("text")
+    with pytest.raises(TypeError, match="tokenize"):
+        Vocab.build(["a b", "c d"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -64,6 +64,19 @@ def get_tokenizer(name: str) -> Callable[[str], list[str]]:
         ) from None
 
 
+def _lists_of_tokens(token_lists: Iterable[Iterable[str]]) -> Iterator[Iterable[str]]:
+    """Yield each token list, refusing strings (counting one would count its characters)."""
+    if isinstance(token_lists, str):
+        token_lists = [token_lists]
+    for tokens in token_lists:
+        if isinstance(tokens, str):
+            raise TypeError(
+                f"Vocab.build takes lists of tokens, not strings like {tokens[:30]!r}; "
+                "tokenize first: Vocab.build(tokenize(text) for text in texts)"
+            )
+        yield tokens
+
+
 class Vocab:
     """A token <-> id mapping with pad = 0 and unk = 1; unknown tokens map to unk.
 
@@ -95,7 +108,7 @@ class Vocab:
 
         `max_size` does not count pad, unk or `specials` (extra reserved tokens).
         """
-        counts = Counter(token for tokens in token_lists for token in tokens)
+        counts = Counter(token for tokens in _lists_of_tokens(token_lists) for token in tokens)
         return cls.from_counts(counts, max_size=max_size, min_freq=min_freq, specials=specials)
 
     @classmethod
@@ -129,8 +142,15 @@ class Vocab:
         return [self.stoi.get(t, unk) for t in tokens]
 
     def lookup_tokens(self, indices: Iterable[int]) -> list[str]:
-        """Tokens of `indices`; an id outside the vocabulary is an IndexError."""
-        return [self.itos[int(i)] for i in indices]
+        """Tokens of `indices`; an id outside the vocabulary (negative ones too) is an IndexError."""
+        size = len(self.itos)
+        tokens = []
+        for i in indices:
+            i = int(i)
+            if not 0 <= i < size:  # a negative id would silently count from the end
+                raise IndexError(f"id {i} is outside the vocabulary (0 to {size - 1})")
+            tokens.append(self.itos[i])
+        return tokens
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocab) and self.itos == other.itos
@@ -149,6 +169,13 @@ class Vocab:
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
-        """Read a Vocab written by `save`."""
-        text = Path(path).read_text(encoding="utf-8")
-        return cls(text.split("\n")[:-1])
+        """Read a Vocab written by `save`; a file cut short is an error, not a lost token."""
+        text = Path(path).read_bytes().decode("utf-8")
+        if not text:
+            raise ValueError(f"{path} is empty; not a saved Vocab")
+        if not text.endswith("\n"):  # save ends every token with a newline
+            raise ValueError(f"{path} is truncated: its last line has no newline")
+        try:
+            return cls(text.split("\n")[:-1])
+        except ValueError as e:
+            raise ValueError(f"{path} is not a saved Vocab: {e}") from None
