@@ -162,9 +162,10 @@ REGISTRY: dict[str, DatasetSpec] = {
                 # nlpbook.files.download confirms). md5 and layout: pytorch/text
                 # torchtext/datasets/amazonreviewpolarity.py (also its older
                 # torchtext/experimental/datasets/raw/amazonreviewpolarity.py and the MD5
-                # table of torchtext/datasets/text_classification.py); URL also in
-                # huggingface/datasets datasets/amazon_polarity/amazon_polarity.py (before
-                # it moved to the S3 copy). Size not published by either.
+                # table of torchtext/datasets/text_classification.py): one project, so the
+                # md5 has a single independent source. URL also in one version of
+                # huggingface/datasets datasets/amazon_polarity/amazon_polarity.py (its
+                # dataset_infos.json lists the S3 copy). No published size.
                 Source(
                     "amazon_review_polarity_csv.tar.gz",
                     "md5:fe39f8b653cada45afd5792e0f0e8f9b",
