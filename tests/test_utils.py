@@ -54,3 +54,26 @@ def test_check_band_prints_verdict_and_records(tmp_path, monkeypatch, capsys):
     records = json.loads((tmp_path / "01.json").read_text())
     assert records["acc"] == {"value": 0.85, "low": 0.8, "high": 0.9, "ok": True}
     assert records["loss"]["ok"] is False
+
+
+def test_check_band_survives_a_half_written_results_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NLPBOOK_RESULTS", str(tmp_path))
+    (tmp_path / "03.json").write_text('{"acc": {"value": 0.8')  # a crash mid-write
+    with pytest.warns(UserWarning, match=r"03.json.*not valid JSON"):
+        utils.check_band("acc", 0.85, 0.8, 0.9, chapter="03")
+    assert json.loads((tmp_path / "03.json").read_text())["acc"]["ok"] is True
+
+
+def test_check_band_writes_atomically(tmp_path, monkeypatch):
+    monkeypatch.setenv("NLPBOOK_RESULTS", str(tmp_path))
+    utils.check_band("acc", 0.85, 0.8, 0.9, chapter="01")
+    before = (tmp_path / "01.json").read_text()
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(utils.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        utils.check_band("loss", 0.5, 0.0, 1.0, chapter="01")
+    assert (tmp_path / "01.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["01.json"]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +91,33 @@ def check_band(
     results_dir = os.environ.get("NLPBOOK_RESULTS")
     if results_dir and chapter:
         path = Path(results_dir) / f"{chapter}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        records = json.loads(path.read_text()) if path.exists() else {}
+        records = _read_results(path)
         records[name] = {"value": float(value), "low": low, "high": high, "ok": ok}
-        path.write_text(json.dumps(records, indent=1))
+        _write_atomically(path, json.dumps(records, indent=1))
+
+
+def _read_results(path: Path) -> dict:
+    """The records in a results file; an unreadable one (say, half-written) is started afresh."""
+    if not path.exists():
+        return {}
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        records = None
+    if not isinstance(records, dict):
+        warnings.warn(f"{path} is not valid JSON of band results; starting it afresh", stacklevel=3)
+        return {}
+    return records
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
