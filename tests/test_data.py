@@ -179,8 +179,9 @@ def test_fetch_uses_archive_in_root_and_verifies_it(toy_spec, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     (root / "toy.tar.gz").write_bytes(PAYLOAD[:-10] + b"corrupted!")
-    with pytest.raises(data.ChecksumError):
-        data.fetch("toy", root=root, mirrors=[])
+    with pytest.warns(UserWarning, match="skipping"):
+        with pytest.raises(data.DataError, match=r"toy.tar.gz has sha256 .* expected"):
+            data.fetch("toy", root=root, mirrors=[])
     (root / "toy.tar.gz").write_bytes(PAYLOAD)
     assert (data.fetch("toy", root=root, mirrors=[]) / "b.txt").read_text() == "beta\n"
 
@@ -240,8 +241,9 @@ def test_stage_copies_layouts_and_archives(
     imdb_tar.rename(mirror / "aclImdb-labelled.tar.xz")  # a gz under another name: checksum fails
     snli_dir.rename(mirror / "snli_1.0")
     root = tmp_path / "root"
-    with pytest.raises(data.ChecksumError):
+    with pytest.raises(data.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
         data.stage(mirror, root=root)
+    assert (root / "snli_1.0" / "snli_1.0_dev.jsonl").is_file()  # the others are still staged
     (mirror / "aclImdb-labelled.tar.xz").unlink()
     staged = data.stage(mirror, root=root)
     assert staged == ["snli"]
@@ -313,3 +315,156 @@ def test_cli_list_and_bad_name(capsys):
     assert "imdb" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="unknown dataset"):
         data.main(["fetch", "nope"])
+
+
+# ---------------------------------------------------------------- bad input (issue 14)
+
+
+def test_stage_an_empty_or_missing_mirror_is_an_error(tmp_path, capsys):
+    root = tmp_path / "root"
+    with pytest.raises(data.DataError, match=r"nowhere is not a directory"):
+        data.stage(tmp_path / "nowhere", root=root)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(data.DataError, match=r"empty holds none of the registry's datasets"):
+        data.stage(tmp_path / "empty", root=root)
+    with pytest.raises(SystemExit, match=r"error: .*empty holds none"):
+        data.main(["stage", str(tmp_path / "empty")])
+    assert "staged" not in capsys.readouterr().out
+
+
+def test_stage_counts_only_verified_layouts(tmp_path, snli_dir):
+    root, mirror = tmp_path / "root", tmp_path / "mirror"
+    (root / "aclImdb").mkdir(parents=True)  # an empty layout in the root is not IMDb
+    mirror.mkdir()
+    snli_dir.rename(mirror / "snli_1.0")
+    assert data.stage(mirror, root=root) == ["snli"]
+    (mirror / "aclImdb").mkdir()  # nor is an empty one in the mirror
+    with pytest.raises(data.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
+        data.stage(mirror, root=root)
+
+
+def test_fetch_skips_a_corrupt_mirror_archive_and_tries_the_next(toy_spec, tmp_path):
+    toy_spec([])
+    root, bad, good = tmp_path / "root", tmp_path / "bad", tmp_path / "good"
+    bad.mkdir()
+    good.mkdir()
+    (bad / "toy.tar.gz").write_bytes(PAYLOAD[:-10])
+    (good / "toy.tar.gz").write_bytes(PAYLOAD)
+    with pytest.warns(UserWarning, match=r"skipping .*bad/toy.tar.gz"):
+        assert data.fetch("toy", root=root, mirrors=[bad, good]) == root / "toyset"
+    (root / "toyset" / "a.txt").unlink()
+    (good / "toy.tar.gz").write_bytes(b"also broken")
+    with pytest.warns(UserWarning), pytest.raises(data.DataError) as info:
+        data.fetch("toy", root=root, mirrors=[bad, good])
+    message = str(info.value)
+    assert "bad/toy.tar.gz has sha256" in message and "good/toy.tar.gz has sha256" in message
+    assert "delete it" not in message  # mirrors are read-only
+
+
+def test_fetch_replaces_a_corrupt_archive_in_the_root_by_a_download(toy_spec, server, tmp_path):
+    toy_spec([f"{server}/good.tar.gz"])
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "toy.tar.gz").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="skipping"):
+        path = data.fetch("toy", root=root, mirrors=[], retries=1, progress=False)
+    assert (path / "a.txt").read_text() == "alpha\n"
+    assert (root / "toy.tar.gz").read_bytes() == PAYLOAD
+
+
+def test_extract_truncated_archive_says_damaged(tmp_path):
+    archive = tmp_path / "toy.tar.gz"
+    archive.write_bytes(PAYLOAD[:-40])
+    with pytest.raises(data.DataError, match=r"toy.tar.gz is damaged"):
+        data.extract(archive, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_extract_removes_temp_dirs_of_interrupted_runs(tmp_path):
+    import os
+
+    archive, out = tmp_path / "toy.tar.gz", tmp_path / "out"
+    archive.write_bytes(PAYLOAD)
+    out.mkdir()
+    dead = subprocess_pid_that_exited()
+    (out / f".extract-{dead}-abc" / "toyset").mkdir(parents=True)  # interrupted
+    (out / ".extract-oldstyle").mkdir()  # from before temp dirs carried a pid
+    (out / f".extract-{os.getpid()}-live").mkdir()  # an extraction still running
+    data.extract(archive, out)
+    assert sorted(p.name for p in out.iterdir()) == [f".extract-{os.getpid()}-live", "toyset"]
+
+
+def subprocess_pid_that_exited() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(proc.stdout)
+
+
+def test_fetch_data_root_that_is_a_file_names_the_setting(toy_spec, server, tmp_path):
+    toy_spec([f"{server}/good.tar.gz"])
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "toy.tar.gz").write_bytes(PAYLOAD)
+    root = tmp_path / "root"
+    root.write_text("not a directory")
+    for mirrors in ([mirror], []):  # extracting from a mirror, and downloading
+        with pytest.raises(
+            data.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
+        ):
+            data.fetch("toy", root=root, mirrors=mirrors, retries=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [(__import__("errno").EROFS, "not writable"), (__import__("errno").ENOSPC, "no space left")],
+)
+def test_fetch_read_only_or_full_data_root_names_the_setting(
+    toy_spec, tmp_path, monkeypatch, code, message
+):
+    import os
+    import tarfile
+
+    toy_spec([])
+    mirror, root = tmp_path / "mirror", tmp_path / "root"
+    mirror.mkdir()
+    (mirror / "toy.tar.gz").write_bytes(PAYLOAD)
+
+    def fail(self, path, *args, **kwargs):
+        (Path(path) / "toyset").mkdir()  # something half-written
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", fail)
+    with pytest.raises(data.DataError, match=rf"{message}.*NLPBOOK_DATA"):
+        data.fetch("toy", root=root, mirrors=[mirror])
+    assert leftovers(root) == []
+
+
+def test_download_to_a_full_disk_is_not_retried(server, tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    real_open = builtins.open
+    calls = []
+
+    def full_open(file, mode="r", *args, **kwargs):
+        if str(file).endswith(".part") and "w" in mode:
+            calls.append(file)
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", full_open)
+    with pytest.raises(OSError, match="No space left"):
+        fast_download(f"{server}/good.tar.gz", tmp_path / "toy.tar.gz", SHA, retries=3)
+    assert len(calls) == 1
+
+
+def test_cli_profile_bogus_names_the_choices():
+    with pytest.raises(SystemExit, match=r"error: unknown profile 'bogus'; choose quick or full"):
+        data.main(["profile", "bogus"])

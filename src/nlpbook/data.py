@@ -13,13 +13,16 @@ separated by os.pathsep). Introduced in chapter 01; every chapter reads through 
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
-import tempfile
-from collections.abc import Iterable, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from nlpbook.files import (  # noqa: F401  (re-exported: data.download, data.extract, ...)
+    ARCHIVE_ERRORS,
     ChecksumError,
     DataError,
     DownloadError,
@@ -27,7 +30,9 @@ from nlpbook.files import (  # noqa: F401  (re-exported: data.download, data.ext
     download,
     extract,
     file_checksum,
+    is_storage_error,
     move_tree,
+    temp_dir,
     verify,
 )
 from nlpbook.registry import DatasetSpec, Source, get_spec
@@ -84,22 +89,21 @@ def fetch(
     root = Path(root) if root is not None else data_root()
     mirrors = list(mirrors) if mirrors is not None else mirror_dirs()
     need = list(spec.files if need is None else need)
+    errors: list[str] = []  # every source that failed, for the final message
+    with _writing(root):
+        for base in [root, *mirrors]:
+            target = base / spec.target
+            if spec.extract and _complete(target, need):
+                return target
+            for source in spec.sources:
+                archive = base / source.filename
+                if archive.is_file():
+                    found = _try_archive(spec, source, archive, root, need, errors)
+                    if found is not None:
+                        return found
 
-    for base in [root, *mirrors]:
-        target = base / spec.target
-        if spec.extract and _complete(target, need):
-            return target
-        for source in spec.sources:
-            archive = base / source.filename
-            if archive.is_file():
-                path = _from_archive(spec, source, archive, root)
-                if not spec.extract or _complete(path, need):
-                    return archive if not spec.extract else path
-
-    urls = [(s, u) for s in spec.sources for u in s.urls]
-    errors = []
-    if download_ok:
-        for source, url in urls:
+        urls = [(s, u) for s in spec.sources for u in s.urls]
+        for source, url in urls if download_ok else []:
             try:
                 archive = download(
                     url,
@@ -113,10 +117,9 @@ def fetch(
             except DataError as e:
                 errors.append(str(e))
                 continue
-            path = _from_archive(spec, source, archive, root)
-            if not spec.extract or _complete(path, need):
-                return archive if not spec.extract else path
-            errors.append(f"{archive.name} does not contain {', '.join(need)}")
+            found = _try_archive(spec, source, archive, root, need, errors)
+            if found is not None:
+                return found
 
     looked = ", ".join(str(p) for p in [root, *mirrors])
     where = "; ".join(f"{s.filename} from {u}" for s, u in urls) or "no public URL"
@@ -126,49 +129,143 @@ def fetch(
         f"was not found in {looked}.\n"
         f"Canonical source: {where}.{detail}\n"
         "Set NLPBOOK_DATA to a data root that has it, or NLPBOOK_MIRROR to directories "
-        "holding the archive or its extracted layout (see data/README.md)."
+        "holding the archive or its extracted layout (see data/README.md). A damaged file "
+        "in the data root can be deleted; mirrors are read-only, so fix them at their source."
     )
+
+
+def _try_archive(
+    spec: DatasetSpec, source: Source, archive: Path, root: Path, need: list[str], errors: list
+) -> Path | None:
+    """The dataset's path from `archive`, or None (with the reason in `errors`) to go on."""
+    try:
+        path = _from_archive(spec, source, archive, root)
+    except DataError as e:  # damaged: one bad copy must not hide the good ones after it
+        warnings.warn(f"skipping {archive}: {e}", stacklevel=3)
+        errors.append(f"skipped {archive}: {e}")
+        return None
+    if not spec.extract:
+        return archive
+    if _complete(path, need):
+        return path
+    errors.append(f"{archive} does not contain {', '.join(need)}")
+    return None
+
+
+@contextmanager
+def _writing(root: Path) -> Iterator[None]:
+    """Turn a full, read-only or misplaced data root into a DataError naming the setting."""
+    try:
+        yield
+    except OSError as e:
+        if not is_storage_error(e):
+            raise
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            problem = f"there is no space left for the data root {root}"
+        elif e.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            problem = f"the data root {root} is not a directory (a file is in the way)"
+        else:
+            problem = f"the data root {root} is not writable"
+        raise DataError(
+            f"{problem}: {e.strerror} ({e.filename or root}). Nothing half-written was kept. "
+            "Set NLPBOOK_DATA to a writable directory with enough free space, or fix this one."
+        ) from e
 
 
 def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = None) -> list[str]:
     """Copy or extract what a mirror directory holds into the data root; return the names staged.
 
+    A dataset counts as staged only when its files are present in the data root afterwards.
+    A damaged dataset does not stop the others: they are staged, then a DataError lists
+    what failed. A mirror that holds none of the registry's datasets is an error too.
     Used by `.ci/run` and by instructors preparing a lab without internet.
     """
     from nlpbook.registry import REGISTRY
 
     root = Path(root) if root is not None else data_root()
     mirror = Path(mirror)
-    staged = []
-    for name in names or REGISTRY:
-        spec = get_spec(name)
-        present = mirror / spec.target
-        archives = [
-            (s, mirror / s.filename) for s in spec.sources if (mirror / s.filename).is_file()
-        ]
-        if (root / spec.target).exists():
-            staged.append(name)
-        elif spec.extract and present.is_dir():
-            tmp = Path(tempfile.mkdtemp(prefix=".stage-", dir=_mkdir(root)))
+    if not mirror.is_dir():
+        raise DataError(f"{mirror} is not a directory; give the mirror directory to stage from")
+    staged, errors = [], []
+    with _writing(root):
+        for name in names or REGISTRY:
             try:
-                shutil.copytree(present, tmp / "copy")
-                move_tree(tmp / "copy", root / spec.target)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-            staged.append(name)
-        elif archives:
-            source, archive = archives[0]
-            if spec.extract:
-                _from_archive(spec, source, archive, root)
-            else:
-                verify(archive, source.checksum)
-                dest = root / source.filename
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                part = dest.with_name(dest.name + ".part")
-                shutil.copyfile(archive, part)
-                os.replace(part, dest)
-            staged.append(name)
+                if _stage_one(get_spec(name), mirror, root):
+                    staged.append(name)
+            except DataError as e:
+                errors.append(f"{name}: {e}")
+    if errors:
+        raise DataError(
+            f"staged into {root}: {', '.join(staged) or 'nothing'}; these failed:\n  "
+            + "\n  ".join(errors)
+        )
+    if not staged:
+        wanted = sorted({s.target for s in REGISTRY.values()})
+        raise DataError(
+            f"{mirror} holds none of the registry's datasets (looked for {', '.join(wanted)} "
+            "and their archives); nothing was staged"
+        )
     return staged
+
+
+def _stage_one(spec: DatasetSpec, mirror: Path, root: Path) -> bool:
+    """Stage one dataset from `mirror`; False if the mirror does not have it."""
+    layout = mirror / spec.target
+    archives = [(s, mirror / s.filename) for s in spec.sources if (mirror / s.filename).is_file()]
+    if spec.extract and layout.is_dir():
+        return _stage_layout(spec, layout, root)
+    if not archives:
+        return False
+    problems = []
+    for source, archive in archives:
+        try:
+            if spec.extract:
+                if not _complete(root / spec.target, spec.files):
+                    _from_archive(spec, source, archive, root)
+                missing = [f for f in spec.files if not (root / spec.target / f).exists()]
+                if not missing:
+                    return True
+                problems.append(f"{archive} does not hold {', '.join(missing)}")
+            else:
+                _copy_verified(source, archive, root)
+                return True
+        except DataError as e:
+            problems.append(str(e))
+    raise DataError("; ".join(problems))
+
+
+def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> bool:
+    """Copy an extracted layout (never overwriting); True once its files are in the root."""
+    files = [f for f in spec.files if (layout / f).exists()] or list(spec.files)
+    if not any((layout / f).exists() for f in files):
+        raise DataError(f"{layout} has none of {', '.join(spec.files)}")
+    if not _complete(root / spec.target, files):
+        tmp = temp_dir(_mkdir(root), ".stage-")
+        try:
+            shutil.copytree(layout, tmp / "copy")
+            move_tree(tmp / "copy", root / spec.target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return _complete(root / spec.target, files)
+
+
+def _copy_verified(source: Source, archive: Path, root: Path) -> None:
+    """Copy a file used in place (a GloVe zip) into the root via .part, both verified."""
+    dest = root / source.filename
+    if dest.is_file():
+        try:
+            verify(dest, source.checksum)
+            return
+        except ChecksumError:
+            pass  # replaced below by the mirror's verified copy
+    verify(archive, source.checksum)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        shutil.copyfile(archive, part)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _mkdir(path: Path) -> Path:
@@ -195,6 +292,8 @@ PROFILE_NEEDS = {
 
 def fetch_profile(profile: str) -> dict[str, Path]:
     """Fetch every dataset a profile needs; the first alternative that resolves wins."""
+    if profile not in PROFILE_NEEDS:
+        raise ValueError(f"unknown profile {profile!r}; choose {' or '.join(PROFILE_NEEDS)}")
     found = {}
     for names, need in PROFILE_NEEDS[profile]:
         errors = []
@@ -238,8 +337,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             for name, path in fetch_profile(args.profile).items():
                 print(f"{name}: {path}")
-    except (DataError, KeyError) as e:
-        raise SystemExit(f"error: {e}") from None
+    except (DataError, KeyError, ValueError, OSError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError adds quotes
+        raise SystemExit(f"error: {message}") from None
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ Introduced in chapter 01.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import http.cookiejar
@@ -55,6 +56,28 @@ class UnsafeArchiveError(DataError):
     """An archive member would be written outside the extraction directory."""
 
 
+# A local file system that cannot take the write: full, read-only, or a file in the way.
+_STORAGE_ERRNOS = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EEXIST,
+    errno.ENOTDIR,
+    errno.EISDIR,
+}
+
+
+def is_storage_error(error: BaseException) -> bool:
+    """Whether `error` comes from the local disk (not the network): retrying will not help."""
+    return (
+        isinstance(error, OSError)
+        and not isinstance(error, urllib.error.URLError)
+        and error.errno in _STORAGE_ERRNOS
+    )
+
+
 # ---------------------------------------------------------------- checksums
 
 
@@ -74,7 +97,7 @@ def verify(path: Path, checksum: str) -> None:
     if actual != expected.lower():
         raise ChecksumError(
             f"{path} has {algorithm} {actual}, expected {expected}: the file is corrupt or "
-            "not the one the registry names; delete it and fetch it again"
+            "not the one the registry names"
         )
 
 
@@ -242,6 +265,8 @@ def download(
                 raise
         except (urllib.error.URLError, HTTPException, OSError, TimeoutError) as e:
             part.unlink(missing_ok=True)
+            if is_storage_error(e):  # a full or read-only disk: the caller names the setting
+                raise
             last_error = e
         except BaseException:
             part.unlink(missing_ok=True)
@@ -287,31 +312,62 @@ def move_tree(src: Path, dest: Path) -> None:
             os.replace(path, out)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True
+
+
+def temp_dir(parent: Path, prefix: str) -> Path:
+    """A new `<prefix><pid>-*` directory in `parent`, after removing those of dead processes.
+
+    A process killed mid-extraction cannot clean up after itself; the pid in the name
+    tells the next run which temporary directories nobody is still writing to.
+    """
+    for old in parent.glob(prefix + "*"):
+        pid = old.name[len(prefix) :].split("-", 1)[0]
+        if old.is_dir() and not (pid.isdigit() and _pid_alive(int(pid))):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
+
+
 def extract(archive: Path, dest_dir: Path) -> list[Path]:
     """Extract a .tar.* or .zip archive safely into `dest_dir`; return the top-level paths.
 
     Members go to a temporary directory beside the destination first, then are renamed
-    into place, so an interrupted extraction leaves nothing half-written.
+    into place, so an interrupted extraction leaves nothing half-written; the temporary
+    directories of interrupted runs are removed on the next one.
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=dest_dir))
+    tmp = temp_dir(dest_dir, ".extract-")
     try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                _check_zip_members(zf, tmp)
-                zf.extractall(tmp)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                try:
-                    tf.extractall(tmp, filter="data")
-                except tarfile.FilterError as e:
-                    raise UnsafeArchiveError(f"refusing to extract {archive.name}: {e}") from e
-        else:
-            raise DataError(f"{archive} is neither a zip nor a tar archive")
+        try:
+            _extract_into(archive, tmp)
+        except ARCHIVE_ERRORS as e:
+            raise DataError(f"{archive} is damaged (a truncated or corrupt archive: {e})") from e
         tops = sorted(tmp.iterdir())
         for top in tops:
             move_tree(top, dest_dir / top.name)
         return [dest_dir / top.name for top in tops]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _extract_into(archive: Path, tmp: Path) -> None:
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            _check_zip_members(zf, tmp)
+            zf.extractall(tmp)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            try:
+                tf.extractall(tmp, filter="data")
+            except tarfile.FilterError as e:
+                raise UnsafeArchiveError(f"refusing to extract {archive.name}: {e}") from e
+    else:
+        raise DataError(f"{archive} is neither a zip nor a tar archive")
