@@ -217,3 +217,23 @@ def test_restore_checks_shapes_before_allocating(tmp_path):
         train.restore(
             lambda c: LogisticRegression(c["in_features"]), state, {"in_features": 2_000_000_000}
         )
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        {"m/data.pkl": b"\x80\x02R.", "m/version": b"3\n"},  # pop from empty list
+        {"m/data.pkl": b"\x80\x02X\x03\x00\x00\x00101Q.", "m/version": b"3\n"},  # KeyError
+        {"m/data.pkl": b"", "m/version": b"3\n"},  # EOFError
+        {"m/other": b"x"},
+    ],
+)
+def test_load_checkpoint_crafted_archives_give_clear_errors(tmp_path, members):
+    import zipfile
+
+    path = tmp_path / "crafted.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, payload in members.items():
+            zf.writestr(name, payload)
+    with pytest.raises(ValueError, match=r"crafted.pt is damaged or not an nlpbook checkpoint"):
+        train.load_checkpoint(path)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import math
-import pickle
 import zipfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -201,14 +200,10 @@ def load_checkpoint(path: str | Path) -> tuple[dict, Vocab | None, dict]:
     _check_archive(path)
     try:
         bundle = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
+    except Exception as e:  # a crafted archive fails inside torch in many ways (EOFError, ...)
+        reason = (str(e).strip().splitlines() or [""])[0][:160]
         raise ValueError(
-            f"{path} is not an nlpbook checkpoint: it holds objects that a weights-only "
-            f"load refuses ({e})"
-        ) from None
-    except Exception as e:  # a crafted archive can fail inside torch in many ways
-        raise ValueError(
-            f"{path} is damaged or not a checkpoint ({type(e).__name__}: {e})"
+            f"{path} is damaged or not an nlpbook checkpoint ({type(e).__name__}: {reason})"
         ) from None
     return _unpack(bundle, path)
 
