@@ -187,3 +187,14 @@ def test_load_glove_rebuilds_a_damaged_word_list(glove_files):
             again = embeddings.load_glove("6B.100d", root=root)
         assert again.words == first.words and np.array_equal(again.vectors, first.vectors)
         assert again["bad"].tolist() == first["bad"].tolist()
+
+
+def test_trailing_space_on_the_first_line_does_not_hide_an_extra_number():
+    with pytest.raises(ValueError, match=r"'of'.*4 fields after the word, expected 3"):
+        embeddings.parse_glove_text("the 1 2 3 \nof 4 5 6 7\n", dim=3)
+
+
+def test_load_glove_names_a_missing_member(glove_files):
+    root = glove_files(glove_text(100), member="glove.6B.300d.txt")
+    with pytest.raises(ValueError, match=r"glove.6B.zip has no glove.6B.100d.txt"):
+        embeddings.load_glove("6B.100d", root=root)

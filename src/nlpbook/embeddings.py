@@ -83,6 +83,7 @@ def parse_glove_text(
     Pass `dim` when it is known; otherwise the first line sets it.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyarrow import csv
 
     if isinstance(lines, str):
@@ -122,9 +123,15 @@ def parse_glove_text(
         )
     except pa.ArrowInvalid as e:
         raise ValueError(f"{source}: a value is not a number ({e})") from None
-    if trailing_space:
-        table = table.drop_columns([f"f{dim + 1}"])
     words = table.column(0).to_pylist()
+    if trailing_space:  # the last column must be the empty field after each trailing space
+        extra = pc.index(pc.not_equal(table.column(dim + 1), ""), True).as_py()
+        if extra >= 0:
+            raise ValueError(
+                f"{source}: the line of {words[extra]!r} has {dim + 1} fields after the word, "
+                f"expected {dim} numbers"
+            )
+        table = table.drop_columns([f"f{dim + 1}"])
     vectors = np.stack([c.to_numpy() for c in table.columns[1:]], axis=1).astype(
         np.float32, copy=False
     )
@@ -287,8 +294,10 @@ def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool 
             warnings.warn(f"{e}; rebuilding the GloVe cache", stacklevel=2)
     dataset, member, dim, spaces = GLOVE_FILES[name]
     archive = data.fetch(dataset, root=root)
-    with zipfile.ZipFile(archive) as zf, zf.open(member) as f:
-        raw = f.read()
+    with zipfile.ZipFile(archive) as zf:
+        if member not in zf.namelist():
+            raise ValueError(f"{archive} has no {member}; it holds {', '.join(zf.namelist())}")
+        raw = zf.read(member)
     glove = parse_glove_text(raw, dim, words_with_spaces=spaces, source=f"{archive}:{member}")
     try:
         save_cache(glove, npy, words)
