@@ -22,29 +22,17 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
 myst_heading_anchors = 3
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
-# MathJax 2.7 from the jupyter-server-mathjax package, served from the site itself: the book
+# MathJax 3 from npm (book/package-lock.json), copied into the site by build_book.py: the book
 # reads offline and its pages make no request to a CDN.
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-mathjax2_config = {
-    "tex2jax": {
-        "inlineMath": [["\\(", "\\)"]],
-        "displayMath": [["\\[", "\\]"]],
-        "processEscapes": True,
-    },
-    "HTML-CSS": {
-        "availableFonts": ["STIX-Web"],
-        "preferredFont": "STIX-Web",
-        "webFont": "STIX-Web",
-        "imageFont": None,
-    },
-    "messageStyle": "none",
-}
+mathjax_path = "mathjax/tex-chtml.js"
 
 html_theme = "sphinx_book_theme"
 html_static_path = ["_static"]
+html_favicon = "_static/favicon.svg"
 html_css_files = ["custom.css"]
 html_last_updated_fmt = None
 html_show_sourcelink = False
+html_context = {"default_mode": "light"}  # pydata's theme: light unless the reader switches
 html_theme_options = {
     "repository_url": repository,
     "repository_branch": "main",
@@ -54,5 +42,7 @@ html_theme_options = {
     "launch_buttons": {"colab_url": "https://colab.research.google.com"},
     "home_page_in_toc": True,
     "show_toc_level": 2,
+    # The landing page's chapter table needs the width more than a one-entry contents box.
+    "secondary_sidebar_items": {"**": ["page-toc"], "index": []},
     "navigation_with_keys": False,
 }

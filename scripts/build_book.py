@@ -4,8 +4,7 @@
 
 Assembles a Sphinx source tree in OUT/src (book/conf.py and custom.css; a landing page made from the
 README's introduction and chapter table; copies of notebooks/*.ipynb with progress-bar
-widgets dropped; MathJax from the `jupyter-server-mathjax` package, so the site needs no
-CDN) and builds it into OUT/html. Open OUT/html/index.html in a browser.
+widgets dropped; MathJax 3 from npm (book/package-lock.json), so the site needs no CDN) and builds it into OUT/html. Open OUT/html/index.html in a browser.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from colab_cells import BADGE_IMAGE, repository_url  # noqa: E402
+from colab_cells import BADGE_IMAGE, repository_url, without_block  # noqa: E402
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -60,7 +59,7 @@ def landing_page(repo: str) -> str:
     table = section(readme, "Chapters")
     toctree = "\n".join(p.stem for p in chapters())
     parts = [
-        "# nlpbook: natural language processing with PyTorch",
+        "# nlpbook",
         rewrite_links(intro, repo),
         "## Chapters",
         rewrite_links(table, repo),
@@ -74,12 +73,15 @@ def landing_page(repo: str) -> str:
 
 
 def book_copy(src: Path, dst: Path) -> None:
-    """A copy of a notebook for the book: no progress-bar widgets, no offline-broken badge."""
+    """A copy of a notebook for the book, for readers rather than CI and Colab: no progress-bar
+    widgets, no nbval markers, no install-if-missing block, a text link instead of the badge."""
     nb = json.loads(src.read_text(encoding="utf-8"))
     nb["metadata"].pop("widgets", None)  # widget state would pull the widget JS from a CDN
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"] = [o for o in cell["outputs"] if WIDGET_VIEW not in o.get("data", {})]
+            code = without_block("".join(cell["source"]))
+            cell["source"] = re.sub(r"^# NBVAL_[A-Z_]+[^\n]*\n", "", code, flags=re.M)
         elif cell["cell_type"] == "markdown":
             text = "".join(cell["source"])
             # The badge is an image on an outside host; the book shows a plain link instead.
@@ -89,9 +91,28 @@ def book_copy(src: Path, dst: Path) -> None:
 
 
 def mathjax_dir() -> Path:
-    import jupyter_server_mathjax
+    """MathJax 3's browser build, installed from book/package-lock.json on first use."""
+    es5 = ROOT / "book" / "node_modules" / "mathjax" / "es5"
+    if not es5.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            sys.exit(
+                "make book needs npm (Node.js) once, to install MathJax from book/package-lock.json"
+            )
+        cmd = [npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error"]
+        subprocess.run(cmd, cwd=ROOT / "book", check=True)
+    return es5
 
-    return Path(jupyter_server_mathjax.__file__).parent / "static"
+
+def copy_mathjax(dst: Path) -> None:
+    """The CommonHTML build and what it loads on demand (fonts, TeX extensions, menu)."""
+    keep = {"tex-chtml.js", "input", "output", "ui", "a11y", "sre", "adaptors"}
+    src = mathjax_dir()
+    dst.mkdir(parents=True)
+    for item in src.iterdir():
+        if item.name in keep:
+            copy = shutil.copytree if item.is_dir() else shutil.copy
+            copy(item, dst / item.name)
 
 
 def assemble(src: Path) -> None:
@@ -99,9 +120,10 @@ def assemble(src: Path) -> None:
     if src.exists():
         shutil.rmtree(src)
     (src / "_static").mkdir(parents=True)
-    shutil.copytree(mathjax_dir(), src / "_static" / "mathjax")
+    copy_mathjax(src / "_static" / "mathjax")
     shutil.copy(ROOT / "book" / "conf.py", src / "conf.py")
-    shutil.copy(ROOT / "book" / "custom.css", src / "_static" / "custom.css")
+    for name in ("custom.css", "favicon.svg"):
+        shutil.copy(ROOT / "book" / name, src / "_static" / name)
     (src / "settings.json").write_text(json.dumps({"repository": repo}), encoding="utf-8")
     (src / "index.md").write_text(landing_page(repo), encoding="utf-8")
     for path in chapters():

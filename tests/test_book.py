@@ -1,0 +1,164 @@
+"""The rendered book: `scripts/build_book.py` (what `make book` runs) builds it from the committed
+notebooks, and a real headless browser (Debian's chromium, driven by Playwright) opens every
+page from a server on 127.0.0.1. Every chapter page loads with no console error and no request
+leaving the machine, and shows a plot and rendered math; screenshots of the landing page and
+chapter 03 land in build/book-screenshots/.
+
+Needs the book tools (`make book` installs them; npm fetches MathJax) and /usr/bin/chromium (`apt-get install
+chromium`); without them the tests skip, except under CI (CI=true) or NLPBOOK_REQUIRE_BOOK=1,
+where they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "build" / "book"
+SHOTS = ROOT / "build" / "book-screenshots"
+CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The flags that keep Chromium from reaching for Google's services on a closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+REQUIRED = bool(os.environ.get("CI") or os.environ.get("NLPBOOK_REQUIRE_BOOK"))
+
+
+def _missing() -> str | None:
+    for module in (
+        "sphinx",
+        "myst_nb",
+        "sphinx_book_theme",
+        "playwright",
+    ):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (make book installs the book tools)"
+    if not os.access(CHROMIUM, os.X_OK):
+        return "no chromium (apt-get install chromium)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Build the book, serve build/book/html on 127.0.0.1, yield its base URL."""
+    missing = _missing()
+    if missing:
+        if REQUIRED:
+            pytest.fail(missing)
+        pytest.skip(missing)
+    subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "build_book.py"), "--out", str(BOOK)], check=True
+    )
+    html = BOOK / "html"
+    handler = functools.partial(QuietHandler, directory=str(html))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str):
+    """Open url; return the page and the problems seen: console errors, page errors, failed
+    requests, and any request to another host (the book must be self-contained)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda m: m.type == "error" and problems.append(f"console: {m.text}"))
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} {r.failure}"))
+
+    def only_local(route):
+        if urlparse(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            problems.append(f"request leaves the machine: {route.request.url}")
+            route.abort()
+
+    page.route("**/*", only_local)
+    page.goto(url, wait_until="load")
+    return page, problems
+
+
+def wait_for_math(page) -> int:
+    """MathJax typesets after load: wait until it has, return the rendered formulas."""
+    page.wait_for_function(
+        "window.MathJax && MathJax.startup && MathJax.startup.promise"
+        " && MathJax.startup.promise.then(() => true)",
+        timeout=60_000,
+    )
+    page.evaluate("MathJax.startup.promise")
+    return page.locator("mjx-container").count()
+
+
+def test_landing_page(site, browser):
+    page, problems = open_page(browser, site + "/index.html")
+    assert page.title().startswith("nlpbook")
+    text = page.locator("article").inner_text()
+    assert "Chapters" in text
+    for chapter in CHAPTERS:
+        assert page.locator(f"article a[href='{chapter}.html']").count() >= 1, chapter
+        assert page.locator(f"nav a[href='{chapter}.html']").count() >= 1, (
+            f"{chapter} in the sidebar"
+        )
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "landing.png"))
+    page.screenshot(path=str(SHOTS / "landing-full.png"), full_page=True)
+    page.close()
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_page(site, browser, chapter):
+    page, problems = open_page(browser, f"{site}/{chapter}.html")
+    formulas = wait_for_math(page)
+    assert formulas >= 1, "no rendered math"
+    assert not page.locator("mjx-merror").count(), "MathJax could not typeset a formula"
+    plots = page.locator("div.cell_output img")
+    assert plots.count() >= 1, "no plot"
+    widths = plots.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+    assert all(w > 0 for w in widths), f"a plot did not load: {widths}"
+    heading = page.locator("article h1").first.inner_text()
+    assert heading.startswith(f"Chapter {chapter[:2]}"), heading
+    # Navigation between chapters: a link to the next chapter (or back to the previous one).
+    assert page.locator("a.right-next, a.left-prev").count() >= 1, "no previous/next links"
+    if chapter.startswith("03"):
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "chapter03.png"))
+        page.screenshot(path=str(SHOTS / "chapter03-full.png"), full_page=True)
+    page.close()
+    assert not problems, problems
