@@ -127,7 +127,7 @@ def test_sentiment_model_and_predict(scratch):
     assert 0.0 <= result["probability"] <= 1.0
     assert result["known"] == 2
     unknown = predict_sentiment(model, vocab, "zzz qqq", seq_len=10)
-    assert unknown == {"label": "unknown", "probability": 0.5, "known": 0, "tokens": 2}
+    assert unknown == {"label": "unknown", "probability": None, "known": 0, "tokens": 2}
     with pytest.raises(ValueError, match="empty"):
         predict_sentiment(model, vocab, "   ", seq_len=10)
     with pytest.raises(TypeError, match="string"):

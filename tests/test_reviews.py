@@ -17,9 +17,20 @@ def test_clean_and_tokenize():
     assert reviews.clean_review("GREAT 5 stars") == "great 0 stars"
 
 
+def test_sentence_final_periods_are_split_off():
+    tokens = reviews.tokenize_review("It didn't last. Avoid it.: Bad (really.) Do not buy")
+    assert tokens == [
+        "it", "did", "n't", "last", ".", "avoid", "it", ".", ":", "bad",
+        "(", "really", ".", ")", "do", "not", "buy",
+    ]  # fmt: skip
+
+
 def test_pad_left_pads_and_truncates():
     assert reviews.pad_left([5, 6], 4).tolist() == [0, 0, 5, 6]
-    assert reviews.pad_left([1, 2, 3, 4, 5], 3).tolist() == [1, 2, 3]
+    assert reviews.pad_left([1, 2, 3, 4, 5], 3).tolist() == [3, 4, 5]  # the end is kept
+    assert reviews.pad_left([1, 2, 3, 4, 5], 3, keep="start").tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match="keep"):
+        reviews.pad_left([1], 2, keep="middle")
     assert reviews.pad_left([], 2, pad_index=9).tolist() == [9, 9]
     with pytest.raises(ValueError):
         reviews.pad_left([1], 0)

@@ -42,18 +42,23 @@ class LSTMCell(nn.Module):
             nn.init.uniform_(p, -bound, bound)
 
     def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        """W_ih x + b_ih for any leading shape (..., I) -> (..., 4H); hoisted out of the time loop."""
-        return x @ self.weight_ih.T + self.bias_ih
+        """W_ih x + b_ih + b_hh for any leading shape (..., I) -> (..., 4H).
+
+        Both biases are added here, so for a sequence this one matrix product, done for
+        all time steps before the loop, leaves only the W_hh h term to each step.
+        """
+        return x @ self.weight_ih.T + (self.bias_ih + self.bias_hh)
 
     def step(
         self, x_proj: torch.Tensor, state: State
     ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         """One step from a projected input (B, 4H): returns h', c' and the gates (i, f, g, o)."""
         h, c = state  # (B, H), (B, H)
-        z = x_proj + h @ self.weight_hh.T + self.bias_hh  # (B, 4H)
-        zi, zf, zg, zo = z.chunk(4, dim=-1)  # each (B, H)
-        i, f, g, o = torch.sigmoid(zi), torch.sigmoid(zf), torch.tanh(zg), torch.sigmoid(zo)
-        c = f * c + i * g  # (B, H)
+        z = torch.addmm(x_proj, h, self.weight_hh.T)  # (B, 4H): x_proj + h W_hh^T, one fused matmul
+        # One sigmoid call for i, f and o; its g slot is computed but unused.
+        i, f, _, o = torch.sigmoid(z).chunk(4, dim=-1)  # each (B, H)
+        g = torch.tanh(z[:, 2 * self.hidden_size : 3 * self.hidden_size])  # (B, H)
+        c = torch.addcmul(f * c, i, g)  # f * c + i * g, (B, H)
         h = o * torch.tanh(c)  # (B, H)
         return h, c, (i, f, g, o)
 
@@ -155,8 +160,8 @@ class LSTM(nn.Module):
 class SentimentLSTM(nn.Module):
     """Embedding -> L-layer LSTM (nn.LSTM or the scratch one) -> dropout -> linear, one logit.
 
-    Reviews are left-padded, so the last time step is the end of the text: its output
-    summarises the review (many-to-one). Chapter 02.
+    Reviews are left-padded (and long ones truncated to their end), so the last time step
+    is the end of the text: its output summarises the review (many-to-one). Chapter 02.
     """
 
     def __init__(
@@ -196,11 +201,14 @@ def predict_sentiment(
     text: str,
     seq_len: int,
     threshold: float = 0.5,
+    keep: str = "end",
 ) -> dict[str, object]:
     """Classify one review: {'label', 'probability' (of positive), 'known', 'tokens'}.
 
-    Text with no word in the vocabulary gives label 'unknown' and probability 0.5: the
-    model has no evidence either way. Chapter 02.
+    The text is prepared as in training (`reviews.tokenize_review`, then `pad_left` with
+    `keep`). A text with no word in the vocabulary is refused: label 'unknown' and
+    probability None, because the model would see nothing but <unk> and its output would
+    say what it learned about <unk> runs, not about this text. Chapter 02.
     """
     from nlpbook.models import reviews  # the same cleaning and tokenisation as training
 
@@ -212,8 +220,8 @@ def predict_sentiment(
     ids = vocab.lookup_indices(tokens)
     known = sum(i != vocab.unk_index for i in ids)
     if known == 0:
-        return {"label": "unknown", "probability": 0.5, "known": 0, "tokens": len(tokens)}
-    x = reviews.pad_left(ids, seq_len, vocab.pad_index).unsqueeze(0)  # (1, T)
+        return {"label": "unknown", "probability": None, "known": 0, "tokens": len(tokens)}
+    x = reviews.pad_left(ids, seq_len, vocab.pad_index, keep).unsqueeze(0)  # (1, T)
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():

@@ -2,7 +2,9 @@
 or truncate to a fixed length, and split into train / validation / test tensors.
 
 Cleaning follows the article the chapter ports: lowercase, every digit -> 0, URLs -> <url>,
-then NLTK's Treebank word tokenizer.
+then NLTK's Treebank word tokenizer, one sentence at a time (sentences are cut by a rule, so
+no download is needed). Truncation keeps the *end* of a long review by default, where the
+verdict usually is, and left padding puts that end at the last time step.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from nlpbook import data, datasets, text
 URL = "<url>"
 _URL = re.compile(r"(?:https?://|www\.)\S+|[^\s:]+\.(?:com|net|org)\b\S*")
 _DIGIT = re.compile(r"\d")
+# A sentence ends after . ! or ? followed by a space, a colon (the title: text separator),
+# a closing bracket, a quote or an asterisk. Not punkt, but it needs no download.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?=[\s:)\"*])")
 
 
 def load_quick_reviews(limit: int = 6000) -> list[tuple[str, int]]:
@@ -45,27 +50,49 @@ def clean_review(review: str) -> str:
     return _DIGIT.sub("0", review)
 
 
+def split_sentences(cleaned: str) -> list[str]:
+    """Cut text after . ! or ? that ends a sentence (see `_SENTENCE_END`); no download."""
+    return _SENTENCE_END.split(cleaned)
+
+
 def tokenize_review(review: str) -> list[str]:
-    """Clean a review and split it with NLTK's word tokenizer, keeping <url> whole."""
+    """Clean a review, cut it into sentences and split each with NLTK's word tokenizer.
+
+    `NLTKWordTokenizer` splits off a period only at the very end of its input (it expects one
+    sentence; `word_tokenize` would first split sentences with the punkt download), so we
+    give it one sentence at a time. <url> is kept whole.
+    """
     tokens: list[str] = []
     for k, piece in enumerate(clean_review(review).split(URL)):
         if k > 0:
             tokens.append(URL)
-        tokens.extend(text.nltk_tokenize(piece))
+        for sentence in split_sentences(piece):
+            tokens.extend(text.nltk_tokenize(sentence))
     return tokens
 
 
-def pad_left(ids: Sequence[int], seq_len: int, pad_index: int = 0) -> torch.Tensor:
-    """Keep the first `seq_len` ids and left-pad shorter ones: (seq_len,) int64."""
+KEEP = ("start", "end")
+
+
+def pad_left(
+    ids: Sequence[int], seq_len: int, pad_index: int = 0, keep: str = "end"
+) -> torch.Tensor:
+    """Truncate to `seq_len` ids, keeping the last ones (`keep="end"`) or the first
+    (`keep="start"`), and left-pad shorter ones: (seq_len,) int64."""
     if seq_len < 1:
         raise ValueError(f"seq_len must be at least 1, got {seq_len}")
-    ids = list(ids)[:seq_len]
+    if keep not in KEEP:
+        raise ValueError(f"keep must be 'start' or 'end', got {keep!r}")
+    ids = list(ids)
+    ids = ids[-seq_len:] if keep == "end" else ids[:seq_len]
     return torch.tensor([pad_index] * (seq_len - len(ids)) + ids, dtype=torch.long)
 
 
-def encode(token_lists: Sequence[Sequence[str]], vocab: text.Vocab, seq_len: int) -> torch.Tensor:
-    """Token lists -> (N, seq_len) ids, each left-padded or truncated."""
-    rows = [pad_left(vocab.lookup_indices(t), seq_len, vocab.pad_index) for t in token_lists]
+def encode(
+    token_lists: Sequence[Sequence[str]], vocab: text.Vocab, seq_len: int, keep: str = "end"
+) -> torch.Tensor:
+    """Token lists -> (N, seq_len) ids, each left-padded or truncated (see `pad_left`)."""
+    rows = [pad_left(vocab.lookup_indices(t), seq_len, vocab.pad_index, keep) for t in token_lists]
     return torch.stack(rows) if rows else torch.empty(0, seq_len, dtype=torch.long)
 
 
@@ -100,10 +127,11 @@ def prepare_reviews(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     test_reviews: Sequence[tuple[str, int]] | None = None,
+    keep: str = "end",
 ) -> ReviewData:
     """Tokenise, split (train/val/test by `fractions`, or train/val plus `test_reviews`),
     build the vocabulary from the training split only (words seen `min_freq` times) and
-    encode every split as (ids (N, seq_len), labels (N,) float)."""
+    encode every split as (ids (N, seq_len), labels (N,) float), truncating as `keep` says."""
     if not reviews:
         raise ValueError("no reviews to prepare")
     tokens = [tokenize_review(r) for r, _ in reviews]
@@ -126,7 +154,7 @@ def prepare_reviews(
     vocab = text.Vocab.build(split_tokens["train"], min_freq=min_freq, specials=[URL])
     tensors = {
         name: TensorDataset(
-            encode(split_tokens[name], vocab, seq_len),
+            encode(split_tokens[name], vocab, seq_len, keep),
             torch.tensor([labels[i] for i in part]),
         )
         for name, part in zip(names, parts, strict=True)
