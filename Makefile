@@ -16,7 +16,7 @@ LOCK := requirements/lock.txt
 BOOK_LOCK := requirements/lock-book.txt
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup setup-latest lock run test unit nbval lab data notebooks lint clean bench book
+.PHONY: setup setup-latest lock run test unit nbval lab data notebooks lint clean bench book book-setup
 
 setup: $(STAMP)
 
@@ -26,7 +26,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(TORCH_SPEC)
 	grep -v '^torch==' $(LOCK) > $(VENV)/constraints.txt
 	$(PY) -m pip install -q -c $(VENV)/constraints.txt -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
@@ -37,7 +37,7 @@ $(STAMP): pyproject.toml $(LOCK)
 setup-latest:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -m pip install -q $(TORCH_SPEC)
 	$(PY) -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/torch-pin.txt
 	$(PY) -m pip install -q --upgrade --upgrade-strategy eager -c $(VENV)/torch-pin.txt -e ".[dev]"
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
@@ -66,6 +66,8 @@ $(BOOK_STAMP): $(STAMP) $(BOOK_LOCK)
 	cat $(VENV)/constraints.txt $(BOOK_LOCK) > $(VENV)/constraints-book.txt
 	$(PY) -m pip install -q -c $(VENV)/constraints-book.txt -e ".[dev,book]"
 	touch $(BOOK_STAMP)
+
+book-setup: $(BOOK_STAMP)
 
 # A static HTML book from the committed notebooks (not re-executed): build/book/html/index.html
 book: $(BOOK_STAMP)
