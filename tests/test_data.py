@@ -468,3 +468,12 @@ def test_download_to_a_full_disk_is_not_retried(server, tmp_path, monkeypatch):
 def test_cli_profile_bogus_names_the_choices():
     with pytest.raises(SystemExit, match=r"error: unknown profile 'bogus'; choose quick or full"):
         data.main(["profile", "bogus"])
+
+
+def test_stage_falls_back_from_an_empty_layout_to_a_good_archive(toy_spec, tmp_path):
+    toy_spec([])
+    root, mirror = tmp_path / "root", tmp_path / "mirror"
+    (mirror / "toyset").mkdir(parents=True)
+    (mirror / "toy.tar.gz").write_bytes(PAYLOAD)
+    assert data.stage(mirror, root=root, names=["toy"]) == ["toy"]
+    assert (root / "toyset" / "b.txt").read_text() == "beta\n"

@@ -212,11 +212,15 @@ def _stage_one(spec: DatasetSpec, mirror: Path, root: Path) -> bool:
     """Stage one dataset from `mirror`; False if the mirror does not have it."""
     layout = mirror / spec.target
     archives = [(s, mirror / s.filename) for s in spec.sources if (mirror / s.filename).is_file()]
-    if spec.extract and layout.is_dir():
-        return _stage_layout(spec, layout, root)
-    if not archives:
-        return False
     problems = []
+    if spec.extract and layout.is_dir():
+        try:
+            _stage_layout(spec, layout, root)
+            return True
+        except DataError as e:  # an archive beside it may still be good
+            problems.append(str(e))
+    if not archives and not problems:
+        return False
     for source, archive in archives:
         try:
             if spec.extract:
@@ -234,10 +238,10 @@ def _stage_one(spec: DatasetSpec, mirror: Path, root: Path) -> bool:
     raise DataError("; ".join(problems))
 
 
-def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> bool:
-    """Copy an extracted layout (never overwriting); True once its files are in the root."""
-    files = [f for f in spec.files if (layout / f).exists()] or list(spec.files)
-    if not any((layout / f).exists() for f in files):
+def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> None:
+    """Copy an extracted layout into the root (never overwriting), then check its files."""
+    files = [f for f in spec.files if (layout / f).exists()]  # a mirror may hold a part
+    if spec.files and not files:
         raise DataError(f"{layout} has none of {', '.join(spec.files)}")
     if not _complete(root / spec.target, files):
         tmp = temp_dir(_mkdir(root), ".stage-")
@@ -246,7 +250,8 @@ def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> bool:
             move_tree(tmp / "copy", root / spec.target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    return _complete(root / spec.target, files)
+    if not _complete(root / spec.target, files):
+        raise DataError(f"{root / spec.target} lacks some of {', '.join(files)} after copying")
 
 
 def _copy_verified(source: Source, archive: Path, root: Path) -> None:
