@@ -112,7 +112,7 @@ def load_bundle(path: str | Path) -> tuple[BiLSTMSentiment, Vocab, dict]:
     state, vocab, config = train.load_checkpoint(path)
     if vocab is None:
         raise ValueError(f"{path} holds no vocabulary; a sentiment bundle needs one")
-    model = train.load_state(build_model(config), state)
+    model = train.restore(build_model, state, config)  # shapes checked before allocating
     return model.eval(), vocab, config
 
 
