@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -26,7 +27,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "build" / "book"
 SHOTS = ROOT / "build" / "book-screenshots"
-CHAPTERS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_PATHS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = [p.stem for p in NOTEBOOK_PATHS]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # The flags that keep Chromium from reaching for Google's services on a closed network.
 CHROMIUM_ARGS = [
@@ -162,3 +164,44 @@ def test_chapter_page(site, browser, chapter):
         page.screenshot(path=str(SHOTS / "chapter03-full.png"), full_page=True)
     page.close()
     assert not problems, problems
+
+
+def _build_book_module():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import build_book
+
+    return build_book
+
+
+def test_landing_page_is_the_readme_intro_and_chapter_table():
+    """No browser needed: the landing page's source links every chapter to its book page."""
+    build_book = _build_book_module()
+    page = build_book.landing_page("https://github.com/o/r")
+    assert page.startswith("# nlpbook\n")
+    assert "## Chapters" in page and "```{toctree}" in page
+    for chapter in CHAPTERS:
+        assert f"]({chapter}.ipynb)" in page, chapter
+        assert f"](notebooks/{chapter}.ipynb)" not in page
+    assert "](requirements/" not in page and "](src/" not in page, "repository paths become URLs"
+
+
+def test_book_copies_are_for_readers(tmp_path: Path):
+    """The book's copy of a chapter drops what is there for CI and Colab: the nbval markers, the
+    install block, the badge image (an outside host) and progress-bar widgets."""
+    build_book = _build_book_module()
+    import colab_cells
+
+    path = tmp_path / NOTEBOOK_PATHS[0].name
+    shutil.copy(NOTEBOOK_PATHS[0], path)
+    colab_cells.main([str(path)])
+    out = tmp_path / "book.ipynb"
+    build_book.book_copy(path, out)
+    nb = json.loads(out.read_text(encoding="utf-8"))
+    title = "".join(nb["cells"][0]["source"])
+    assert "[Open in Colab](https://colab.research.google.com/github/" in title
+    assert colab_cells.BADGE_IMAGE not in title
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert colab_cells.BLOCK_FIRST_LINE not in code[0]
+    assert "utils.get_profile()" in code[0]
+    assert not any("# NBVAL_" in c for c in code)
+    assert "widgets" not in nb["metadata"]

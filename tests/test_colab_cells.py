@@ -159,3 +159,17 @@ def test_block_installs_nlpbook_into_a_fresh_venv(tmp_path: Path):
     _, version, location = line.split(" ", 2)
     assert version == colab_cells._pyproject()["project"]["version"]
     assert Path(location).is_relative_to(env_dir), location
+
+
+def test_committed_notebooks_are_up_to_date():
+    """Once the chapters carry the badge and block, they stay current (the version, the URL):
+    `python scripts/colab_cells.py notebooks/*.ipynb` fixes a failure here."""
+    texts = [p.read_text(encoding="utf-8") for p in NOTEBOOKS]
+    if not any(colab_cells.BLOCK_FIRST_LINE in t for t in texts):
+        pytest.skip("scripts/colab_cells.py has not been applied to notebooks/ yet")
+    stale = [
+        p.name
+        for p in NOTEBOOKS
+        if colab_cells.process(p, REPO, colab_cells.default_ref(), check=True)
+    ]
+    assert not stale, f"run: python scripts/colab_cells.py notebooks/*.ipynb ({stale})"
