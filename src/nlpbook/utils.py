@@ -5,13 +5,16 @@ Introduced in chapter 01 and used by every chapter.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
+import re
 import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -52,6 +55,59 @@ def get_profile() -> str:
             f"NLPBOOK_PROFILE={profile!r} is not a profile; use one of {', '.join(PROFILES)}"
         )
     return profile
+
+
+SMOKE_ENV = "NLPBOOK_SMOKE"
+
+# The smoke run's sizes: (pattern for a config field name, the most that field may be).
+# Counts of examples, vocabulary and sequence caps, model widths, epochs and batches shrink;
+# every other field (num_layers, dropout, lr, glove, embedding_dim, min_len, patience, ...) is
+# left alone, and so is None ("all of it", itself a code path). embedding_dim stays because
+# the chapters that load GloVe tie it to the vectors' dimension.
+_SMOKE_CAPS: tuple[tuple[str, int], ...] = (
+    (r"epochs(_\w+)?|\w+_epochs", 1),
+    (r"n_(train|val|valid|dev|test)", 16),
+    (r"n_\w+|\w+_limit|limit", 96),  # totals: n_reviews, n_sentences, train_limit, ...
+    (r"held_out", 16),
+    (r"max_vocab|vocab_size|max_size", 1_000),
+    (r"seq_len|max_tokens", 64),
+    (r"hidden_size|hidden_dim|\w+_hidden_size|mlp_size|mlp_dim|ffn_size", 16),
+    (r"batch_size|\w+_batch_size", 8),
+    (r"eval_every|log_every|print_every", 2),
+    (r"max_steps|steps", 20),
+    (r"n_seeds|num_seeds", 2),
+)
+
+ConfigT = TypeVar("ConfigT")
+
+
+def smoke_config(cfg: ConfigT) -> ConfigT:
+    """`cfg` (a config dataclass) with its sizes shrunk so a chapter runs in seconds.
+
+    For CI's smoke run of the full profile (tests/test_full_profile_smoke.py): each chapter's
+    config cell reads ``NLPBOOK_SMOKE=1`` and passes its config through this function. Only
+    the fields the dataclass has are touched, and only integer sizes are capped (see
+    `_SMOKE_CAPS`: example counts, vocabulary, sequence length, widths, epochs, batch size,
+    evaluation interval); a tuple of seeds keeps its first two. The code paths stay those of
+    the profile: the same datasets, the same GloVe file, None still means "all". The result
+    is a band check's nonsense, not a result. Introduced for CI; every chapter uses it.
+    """
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"smoke_config takes a config dataclass instance, not {type(cfg).__name__}")
+    changes = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "seeds" and isinstance(value, (tuple, list)) and len(value) > 2:
+            changes[f.name] = type(value)(value[:2])
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            continue
+        for pattern, cap in _SMOKE_CAPS:
+            if re.fullmatch(pattern, f.name):
+                if value > cap:
+                    changes[f.name] = cap
+                break
+    return dataclasses.replace(cfg, **changes)
 
 
 def count_parameters(model: torch.nn.Module) -> int:

@@ -1,0 +1,137 @@
+"""The full profile, executed: every chapter runs top to bottom with NLPBOOK_PROFILE=full.
+
+The real full profile needs a GPU and gigabytes of downloads. This smoke run keeps its code
+paths and shrinks its sizes: tiny archives in the exact canonical formats and names
+(tests/fixtures_canonical.py) are served from 127.0.0.1, $NLPBOOK_REGISTRY_OVERRIDE points the
+registry's URLs and checksums at them, so each chapter goes through the real download ->
+verify -> extract path into an empty data root; NLPBOOK_SMOKE=1 makes each chapter's config
+cell pass its config through `nlpbook.utils.smoke_config` (seconds, not hours). A notebook
+passes when every cell runs; its band checks print whatever they print.
+
+Each notebook must carry the switch in its config cell: `python scripts/add_smoke_switch.py
+notebooks/*.ipynb` puts it there. NLPBOOK_SMOKE_NOTEBOOKS=<folder> smokes the notebooks in
+that folder instead of notebooks/ (drafts, or copies with the switch applied).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import fixtures_canonical as canonical_fixtures
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+from nlpbook import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import add_smoke_switch  # noqa: E402
+
+NOTEBOOKS_ENV = "NLPBOOK_SMOKE_NOTEBOOKS"
+NOTEBOOK_DIR = Path(os.environ.get(NOTEBOOKS_ENV) or ROOT / "notebooks")
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+CELL_TIMEOUT = 300  # seconds; a smoke cell takes a few
+
+# What each chapter's full profile downloads (at least), as <dataset>/<source filename>.
+FULL_PROFILE_DOWNLOADS = {
+    "02": {"amazon_polarity/amazon_review_polarity_csv.tgz"},
+    "03": {"imdb/aclImdb_v1.tar.gz", "glove.6B/glove.6B.zip"},
+    "04": {"snli/snli_1.0.zip", "glove.840B.300d/glove.840B.300d.zip"},
+    "05": {"imdb/aclImdb_v1.tar.gz"},
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """The canonical-format archives on a loopback server, and an override file naming them."""
+    folder = tmp_path_factory.mktemp("canonical")
+    archives = canonical_fixtures.canonical_archives()
+    canonical_fixtures.write_archives(folder / "www", archives)
+    with canonical_fixtures.serve(folder / "www") as (url, requests):
+        override = folder / "registry-override.json"
+        canonical_fixtures.write_override(override, url, archives)
+        yield SimpleNamespace(url=url, requests=requests, override=override)
+
+
+def test_every_downloadable_dataset_has_a_canonical_fixture(server):
+    """The override names every source that has a URL in the registry, nothing else."""
+    with_urls = {
+        (name, s.filename)
+        for name, spec in registry.REGISTRY.items()
+        for s in spec.sources
+        if s.urls
+    }
+    named = {
+        (name, filename)
+        for name, sources in json.loads(server.override.read_text()).items()
+        for filename in sources
+    }
+    assert named == with_urls
+
+
+def test_the_switch_is_idempotent_and_leaves_outputs_alone():
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        once = add_smoke_switch.apply(json.loads(path.read_text(encoding="utf-8")))
+        twice = add_smoke_switch.apply(json.loads(add_smoke_switch.dumps(once)))
+        assert add_smoke_switch.dumps(once) == add_smoke_switch.dumps(twice), path.name
+        assert add_smoke_switch.has_switch(once), path.name
+        for before, after in zip(nb["cells"], once["cells"], strict=True):
+            assert before.get("outputs") == after.get("outputs"), path.name
+            assert before["metadata"] == after["metadata"], path.name
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tmp_path):
+    nb = nbformat.read(notebook, as_version=4)
+    assert add_smoke_switch.has_switch(nb), (
+        f"{notebook.name} has no smoke switch in its config cell, so the full profile would "
+        f"run at full size; run: python scripts/add_smoke_switch.py {notebook}"
+    )
+    work = tmp_path / "notebooks"  # the kernel's cwd: a copy's folder, as run_chapters.py does
+    work.mkdir()
+    shutil.copy(notebook, work / notebook.name)
+    data_root, results = tmp_path / "data", tmp_path / "results"
+    env = {
+        "NLPBOOK_PROFILE": "full",
+        "NLPBOOK_SMOKE": "1",
+        "NLPBOOK_DATA": str(data_root),
+        "NLPBOOK_MIRROR": "",  # nothing staged: every dataset comes through the download path
+        registry.OVERRIDE_ENV: str(server.override),
+        "NLPBOOK_RESULTS": str(results),
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "TQDM_DISABLE": "1",
+    }
+    server.requests.clear()
+    client = NotebookClient(
+        nb,
+        timeout=CELL_TIMEOUT,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(work)}},
+    )
+    with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this process's environment
+        for key, value in env.items():
+            mp.setenv(key, value)
+        try:
+            client.execute()
+        except CellExecutionError as e:
+            pytest.fail(f"{notebook.name} fails under the full profile (smoke size):\n{e}")
+        finally:
+            nbformat.write(nb, work / f"executed_{notebook.name}")  # to read when it fails
+
+    chapter = notebook.name[:2]
+    downloaded = [path.lstrip("/") for path in server.requests]
+    assert len(downloaded) == len(set(downloaded)), f"an archive was fetched twice: {downloaded}"
+    missing = FULL_PROFILE_DOWNLOADS.get(chapter, set()) - set(downloaded)
+    assert not missing, (
+        f"{notebook.name} never downloaded {sorted(missing)} (its full-profile data)"
+    )
+    assert (results / f"{chapter}.json").is_file(), f"{notebook.name} recorded no band check"
