@@ -26,8 +26,11 @@ from colab_cells import BADGE_IMAGE, repository_url, without_block  # noqa: E402
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
+NOTEBOOKS = ROOT / "notebooks"
+
+
 def chapters() -> list[Path]:
-    return sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
 def section(markdown: str, heading: str) -> str:
@@ -133,7 +136,11 @@ def assemble(src: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "book")
+    parser.add_argument("--notebooks", type=Path, default=None, help="default: notebooks/")
     args = parser.parse_args()
+    if args.notebooks:
+        global NOTEBOOKS
+        NOTEBOOKS = args.notebooks.resolve()
     out = args.out.resolve()
     start = time.perf_counter()
     assemble(out / "src")
