@@ -135,3 +135,26 @@ def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tm
         f"{notebook.name} never downloaded {sorted(missing)} (its full-profile data)"
     )
     assert (results / f"{chapter}.json").is_file(), f"{notebook.name} recorded no band check"
+
+
+def test_full_profile_after_quick_staging_adds_the_snli_train_split(server, tmp_path, monkeypatch):
+    """`make run` stages the mirror's SNLI (dev and test only); the full profile then needs
+    train: it downloads snli_1.0.zip and extracts it beside the staged files, keeping them."""
+    from nlpbook import datasets
+
+    root = tmp_path / "data"
+    staged = root / "snli_1.0"
+    staged.mkdir(parents=True)
+    for split in ("dev", "test"):
+        record = {"gold_label": "neutral", "sentence1": "A staged premise .", "sentence2": "Yes ."}
+        (staged / f"snli_1.0_{split}.jsonl").write_text(json.dumps(record) + "\n")
+    monkeypatch.setenv("NLPBOOK_DATA", str(root))
+    monkeypatch.setenv("NLPBOOK_MIRROR", "")
+    monkeypatch.setenv(registry.OVERRIDE_ENV, str(server.override))
+    server.requests.clear()
+    assert len(datasets.read_snli("dev")) == 1
+    train = datasets.read_snli("train")
+    assert len(train) > 32 and {y for _, _, y in train} == {0, 1, 2}
+    assert server.requests == ["/snli/snli_1.0.zip"]
+    assert datasets.read_snli("dev") == [("A staged premise .", "Yes .", 1)]
+    assert not [p for p in root.rglob("*") if p.name.endswith(".part") or ".extract-" in p.name]
