@@ -114,6 +114,7 @@ def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tm
     client = NotebookClient(
         nb,
         timeout=CELL_TIMEOUT,
+        startup_timeout=180,  # a loaded CI machine starts a kernel slowly
         kernel_name="python3",
         resources={"metadata": {"path": str(work)}},
     )
