@@ -159,3 +159,33 @@ def test_full_profile_after_quick_staging_adds_the_snli_train_split(server, tmp_
     assert server.requests == ["/snli/snli_1.0.zip"]
     assert datasets.read_snli("dev") == [("A staged premise .", "Yes .", 1)]
     assert not [p for p in root.rglob("*") if p.name.endswith(".part") or ".extract-" in p.name]
+
+
+def test_make_data_for_the_full_profile_fetches_every_canonical_archive_once(
+    server, tmp_path, monkeypatch, capsys
+):
+    """`make data NLPBOOK_PROFILE=full` (python -m nlpbook.data profile full), then again."""
+    from nlpbook import data
+
+    monkeypatch.setenv("NLPBOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("NLPBOOK_MIRROR", "")
+    monkeypatch.setenv(registry.OVERRIDE_ENV, str(server.override))
+    server.requests.clear()
+    data.main(["profile", "full"])
+    expected = {f"/{name}/{filename}" for name, filename in _first_downloads()}
+    assert sorted(server.requests) == sorted(expected)
+    printed = capsys.readouterr().out
+    assert all(f"{name}: " in printed for name, _ in _first_downloads())
+    data.main(["profile", "full"])  # everything is local now: no second download
+    assert sorted(server.requests) == sorted(expected)
+
+
+def _first_downloads() -> list[tuple[str, str]]:
+    """(dataset, the first source with a URL) for each dataset the full profile needs."""
+    from nlpbook import data
+
+    out = []
+    for names, _ in data.PROFILE_NEEDS["full"]:
+        spec = registry.REGISTRY[names.split("|")[0]]
+        out.append((spec.name, next(s.filename for s in spec.sources if s.urls)))
+    return out
