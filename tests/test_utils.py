@@ -77,3 +77,10 @@ def test_check_band_writes_atomically(tmp_path, monkeypatch):
         utils.check_band("loss", 0.5, 0.0, 1.0, chapter="01")
     assert (tmp_path / "01.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["01.json"]
+
+
+def test_flush_denormal_zeroes_denormals_inside_the_block_only():
+    tiny = torch.tensor([1e-39], dtype=torch.float32)  # below float32's smallest normal 1.2e-38
+    with utils.flush_denormal():
+        assert (tiny * 1.0).item() == 0.0
+    assert (tiny * 1.0).item() > 0.0

@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from nlpbook.text import Vocab
-from nlpbook.utils import Timer
+from nlpbook.utils import Timer, flush_denormal
 
 
 def to_device(batch: Iterable[torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:
@@ -83,8 +83,9 @@ def run_epoch(
 
 
 def train_epoch(model, loader, loss_fn, optimizer, device="cpu", clip=None, progress=False):
-    """Train for one epoch; see `run_epoch`."""
-    return run_epoch(model, loader, loss_fn, optimizer, device, clip, progress, desc="train")
+    """Train for one epoch; see `run_epoch`. Denormals count as zero (`utils.flush_denormal`)."""
+    with flush_denormal():
+        return run_epoch(model, loader, loss_fn, optimizer, device, clip, progress, desc="train")
 
 
 def evaluate(model, loader, loss_fn, device="cpu", progress=False):

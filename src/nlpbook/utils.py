@@ -13,6 +13,8 @@ import re
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,6 +36,21 @@ def set_seed(seed: int, deterministic: bool = True) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+@contextmanager
+def flush_denormal() -> Iterator[None]:
+    """Treat denormal floats as zero on the CPU inside the block, then go back to the default.
+
+    Backpropagating from an RNN's final state through hundreds of steps shrinks gradients
+    below 1.2e-38, where x86 arithmetic on "denormal" numbers is many times slower: chapter
+    03's training step ran 4-5x faster with this on. Values that small change nothing a
+    model learns. Introduced in chapter 03; `train.train_epoch` trains inside it."""
+    torch.set_flush_denormal(True)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def get_device(name: str | None = None) -> torch.device:
