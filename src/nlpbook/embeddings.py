@@ -10,6 +10,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -66,7 +67,7 @@ class GloVe:
 
 
 def parse_glove_text(
-    lines: bytes | bytearray | str,
+    lines: bytes | bytearray | str | BinaryIO,
     dim: int | None = None,
     *,
     words_with_spaces: bool = True,
@@ -79,7 +80,8 @@ def parse_glove_text(
     checked one by one and appended after the regular rows: a trailing space is fine, and
     with `words_with_spaces` (840B has a few such words) the last D fields are the vector. Anything else is a ValueError naming
     `source` and the line: a malformed file must never be parsed into shifted vectors.
-    Pass `dim` when it is known; otherwise the first line sets it.
+    Pass `dim` when it is known; otherwise the first line sets it. `lines` may be a binary
+    file (a zip member), read as a stream: the 5.6 GB of 840B's text are never in memory.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -87,8 +89,15 @@ def parse_glove_text(
 
     if isinstance(lines, str):
         lines = lines.encode("utf-8")
-    end = lines.find(b"\n")  # not split(): that would copy the whole file (5.6 GB for 840B)
-    first = bytes(lines[: end if end >= 0 else len(lines)]).decode("utf-8", errors="replace")
+    if isinstance(lines, (bytes, bytearray)):
+        end = lines.find(b"\n")  # not split(): that would copy the whole file
+        first_line = bytes(lines[: end if end >= 0 else len(lines)])
+        reader = pa.BufferReader(lines)  # zero-copy
+    else:
+        first_line = lines.readline().rstrip(b"\n")
+        lines.seek(0)
+        reader = lines
+    first = first_line.decode("utf-8", errors="replace")
     if not first.strip():
         raise ValueError(f"{source}: line 1 is empty; not a GloVe text file")
     if dim is None:
@@ -109,8 +118,14 @@ def parse_glove_text(
         columns[f"f{dim + 1}"] = pa.string()
     try:
         table = csv.read_csv(
-            pa.BufferReader(lines),  # zero-copy, also for a bytearray
-            read_options=csv.ReadOptions(autogenerate_column_names=True, block_size=1 << 24),
+            reader,
+            read_options=csv.ReadOptions(
+                autogenerate_column_names=True,
+                block_size=1 << 22,
+                # A Python stream read from pyarrow's threads aborts the process at exit when
+                # parsing fails midway ("terminate called without an active exception").
+                use_threads=isinstance(lines, (bytes, bytearray)),
+            ),
             parse_options=csv.ParseOptions(
                 delimiter=" ", quote_char=False, escape_char=False, invalid_row_handler=set_aside
             ),
@@ -186,9 +201,12 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _line_number(data: bytes, row: str) -> int:
+def _line_number(data: bytes | bytearray | BinaryIO, row: str) -> int:
     """The 1-based line on which `row` starts (for error messages only; 0 if not found)."""
     needle = row.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray)):  # a stream: read it again from the start
+        data.seek(0)
+        return next((n for n, line in enumerate(data, 1) if line.startswith(needle)), 0)
     if data.startswith(needle):
         return 1
     at = data.find(b"\n" + needle)
@@ -271,26 +289,6 @@ def _load_packaged_50d() -> GloVe:
     return GloVe(words, vectors)
 
 
-def _read_member(zf: zipfile.ZipFile, member: str) -> bytearray:
-    """A zip member's bytes, read in chunks into one buffer of its size.
-
-    `ZipFile.read` holds the file twice while it joins its pieces (11 GB for the 5.6 GB
-    glove.840B.300d.txt, more than a Colab machine has).
-    """
-    size = zf.getinfo(member).file_size
-    buffer = bytearray(size)
-    view, done = memoryview(buffer), 0
-    with zf.open(member) as f:
-        while chunk := f.read(1 << 20):
-            if done + len(chunk) > size:
-                raise ValueError(f"{zf.filename}: {member} is longer than its zip entry says")
-            view[done : done + len(chunk)] = chunk
-            done += len(chunk)
-    if done != size:
-        raise ValueError(f"{zf.filename}: {member} is shorter than its zip entry says")
-    return buffer
-
-
 def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool = True) -> GloVe:
     """GloVe vectors by name ('6B.50d', '6B.100d', ..., '840B.300d').
 
@@ -317,8 +315,8 @@ def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool 
     with zipfile.ZipFile(archive) as zf:
         if member not in zf.namelist():
             raise ValueError(f"{archive} has no {member}; it holds {', '.join(zf.namelist())}")
-        raw = _read_member(zf, member)
-    glove = parse_glove_text(raw, dim, words_with_spaces=spaces, source=f"{archive}:{member}")
+        with zf.open(member) as f:
+            glove = parse_glove_text(f, dim, words_with_spaces=spaces, source=f"{archive}:{member}")
     try:
         save_cache(glove, npy, words)
     except OSError as e:  # a read-only or full data root: the vectors are still good
