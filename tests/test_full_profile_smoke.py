@@ -189,3 +189,22 @@ def _first_downloads() -> list[tuple[str, str]]:
         spec = registry.REGISTRY[names.split("|")[0]]
         out.append((spec.name, next(s.filename for s in spec.sources if s.urls)))
     return out
+
+
+def test_glove_840b_fixture_loads_every_odd_word_through_the_download(
+    server, tmp_path, monkeypatch
+):
+    """Words with spaces, quotes, backslashes, 'nan'/'null', non-ASCII: each keeps its own
+    vector after download -> verify -> parse -> cache, and again from the cache."""
+    from nlpbook import embeddings
+
+    monkeypatch.setenv("NLPBOOK_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("NLPBOOK_MIRROR", "")
+    monkeypatch.setenv(registry.OVERRIDE_ENV, str(server.override))
+    words = canonical_fixtures.glove_840b_words()
+    glove = embeddings.load_glove("840B.300d")
+    assert len(glove) == len(words) and glove.dim == 300
+    assert all(w in glove for w in canonical_fixtures.ODD_840B_WORDS)
+    assert glove.index["the"] == words.index("the")  # listed twice: the first one counts
+    cached = embeddings.load_glove("840B.300d")
+    assert cached.words == glove.words and (cached.vectors == glove.vectors).all()
