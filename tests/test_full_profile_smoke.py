@@ -28,7 +28,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from nlpbook import registry
+from nlpbook import registry, utils
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -101,7 +101,7 @@ def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tm
     data_root, results = tmp_path / "data", tmp_path / "results"
     env = {
         "NLPBOOK_PROFILE": "full",
-        "NLPBOOK_SMOKE": "1",
+        utils.SMOKE_ENV: "1",  # NLPBOOK_SMOKE
         "NLPBOOK_DATA": str(data_root),
         "NLPBOOK_MIRROR": "",  # nothing staged: every dataset comes through the download path
         registry.OVERRIDE_ENV: str(server.override),

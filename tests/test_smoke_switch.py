@@ -207,3 +207,8 @@ def test_cli_check_and_rewrite(tmp_path, capsys):
     bad.write_text(add_smoke_switch.dumps(notebook("cfg = 1\n")), encoding="utf-8")
     assert add_smoke_switch.main([str(bad)]) == 2
     assert "03_y.ipynb: the config cell does not import utils" in capsys.readouterr().err
+
+
+def test_the_line_reads_the_documented_variable():
+    assert f'os.environ.get("{utils.SMOKE_ENV}") == "1"' in add_smoke_switch.SMOKE_LINE
+    assert "utils.smoke_config(cfg)" in add_smoke_switch.SMOKE_LINE
