@@ -66,6 +66,37 @@ def test_packed_bilstm_output_is_zero_at_padding():
     assert out[1, 2:].eq(0).all()
 
 
+def test_exact_bilstm_equals_nn_lstm_on_the_packed_batch():
+    # esim.BiLSTM no longer packs; it must still give exactly what packing gives
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    torch.manual_seed(0)
+    lstm = esim.BiLSTM(3, 4)
+    reference = torch.nn.LSTM(3, 4, batch_first=True, bidirectional=True)
+    reference.load_state_dict(lstm.lstm.state_dict())
+    x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=6)
+    assert torch.allclose(lstm(x, lengths), expected, atol=1e-6)
+
+
+def test_zeroed_alignment_changes_the_logits():
+    # the chapter's ablation replaces what SoftAlignment returns with a forward hook
+    model = tiny_model()
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+
+    def zero(module, inputs, outputs):
+        return torch.zeros_like(outputs[0]), torch.zeros_like(outputs[1]), *outputs[2:]
+
+    with torch.no_grad():
+        full = model(a, a_len, b, b_len)
+        handle = model.alignment.register_forward_hook(zero)
+        ablated = model(a, a_len, b, b_len)
+        handle.remove()
+        assert not torch.allclose(full, ablated)
+        assert torch.equal(full, model(a, a_len, b, b_len))
+
+
 PAIRS = [([2, 3, 4], [5, 6], 0), ([7, 8, 9, 10, 11, 12, 13], [14, 15, 16, 17, 18], 1), ([19], [2], 2)]
 
 
