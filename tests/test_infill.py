@@ -43,6 +43,18 @@ def test_corpus_helpers():
         "'s",
         "fine",
     ]
+    # quotes are not words: only GloVe's clitics keep theirs
+    assert infill.tokenize("Barker's 'Union Street' we're I'd 'sup") == [
+        "barker",
+        "'s",
+        "union",
+        "street",
+        "we",
+        "'re",
+        "i",
+        "'d",
+        "sup",
+    ]
     assert infill.review_sentences([text], min_len=2, max_len=3) == [
         ["great", "film"],
         ["it", "'s", "fine"],
@@ -65,6 +77,36 @@ def test_binary_codes_and_collisions(vocab, glove):
     assert infill.code_collisions(codes, vocab) == [["film", "movie"]] or infill.code_collisions(
         codes, vocab
     ) == [["movie", "film"]]
+
+
+def test_word2vec_codes_are_signs_of_vectors_trained_on_the_sentences(vocab):
+    pytest.importorskip("gensim")
+    sentences = SENTENCES * 20 + [["the", "unseen", "word"]]  # "unseen" is not in the vocab
+    codes = infill.word2vec_codes(sentences, vocab, vector_size=16, epochs=3)
+    assert codes.shape == (len(vocab), 16)
+    assert codes[: infill.FIRST_WORD].sum() == 0
+    assert set(codes.unique().tolist()) == {0.0, 1.0}
+    assert 0.2 < codes[infill.FIRST_WORD :].mean() < 0.8  # signs of random-ish vectors
+    again = infill.word2vec_codes(sentences, vocab, vector_size=16, epochs=3)
+    assert torch.equal(codes, again)  # one worker and a seed: reproducible
+    other = infill.word2vec_codes(sentences, vocab, vector_size=16, epochs=3, seed=1)
+    assert not torch.equal(codes, other)
+    with pytest.raises(KeyError, match="never occur"):
+        infill.word2vec_codes([["the", "movie"]] * 5, vocab, vector_size=4, epochs=1)
+
+
+def test_unigram_log_prior_counts_targets_only(vocab):
+    ids = [infill.encode(s, vocab) for s in SENTENCES]
+    prior = infill.unigram_log_prior(ids, len(vocab))
+    assert prior.shape == (len(vocab),)
+    assert torch.isinf(prior[: infill.FIRST_WORD]).all()  # pad, unk, <beg>, <end>
+    probs = prior[infill.FIRST_WORD :].exp()
+    assert torch.allclose(probs.sum(), torch.tensor(1.0))
+    # "the" occurs 3 times, "dull" once; add-one smoothing: (3 + 1) / (1 + 1)
+    assert torch.allclose(prior[vocab["the"]] - prior[vocab["dull"]], torch.log(torch.tensor(2.0)))
+    words = sum(len([t for t in s if t in vocab.stoi]) for s in SENTENCES)
+    n_words = len(vocab) - infill.FIRST_WORD
+    assert torch.allclose(prior[vocab["the"]], torch.log(torch.tensor(4.0 / (words + n_words))))
 
 
 def test_shift_context_sees_only_neighbours():
@@ -137,7 +179,7 @@ def test_decoding_by_nearest_code():
         dtype=torch.float,
     )
     logits = torch.tensor([[5.0, 5.0, -5.0]])  # bits 1 1 0 -> word 7 exactly
-    for metric in ("euclidean", "hamming", "likelihood"):
+    for metric in infill.METRICS:
         scores = infill.word_scores(logits, "binary", codes, metric)
         assert scores.shape == (1, 8)
         assert torch.isinf(scores[0, : infill.FIRST_WORD]).all()
@@ -145,8 +187,25 @@ def test_decoding_by_nearest_code():
         assert infill.rank_of_target(scores, torch.tensor([7])).item() == 0
     hamming = infill.word_scores(logits, "binary", codes, "hamming")
     assert hamming[0, 4:].tolist() == [-1, -1, -2, 0]
+    likelihood = infill.word_scores(logits, "binary", codes, "likelihood")
+    p = torch.sigmoid(logits[0])  # word 5 = bits 1 0 0
+    expected = torch.log(p[0]) + torch.log(1 - p[1]) + torch.log(1 - p[2])
+    assert torch.allclose(likelihood[0, 5], expected)
     with pytest.raises(ValueError, match="metric"):
         infill.word_scores(logits, "binary", codes, "cosine")
+
+
+def test_log_prior_is_added_to_binary_scores_only():
+    codes = torch.tensor([[0, 0]] * 4 + [[1, 1], [1, 0], [0, 1]], dtype=torch.float)
+    logits = torch.tensor([[3.0, 3.0]])  # bits 1 1: word 4 by likelihood
+    prior = torch.tensor([-torch.inf] * 4 + [-20.0, -0.1, -5.0])  # word 5 is far more frequent
+    plain = infill.word_scores(logits, "binary", codes)
+    assert int(plain.argmax()) == 4
+    with_prior = infill.word_scores(logits, "binary", codes, log_prior=prior)
+    assert torch.allclose(with_prior[0, 4:], plain[0, 4:] + prior[4:])
+    assert int(with_prior.argmax()) == 5
+    softmax = infill.word_scores(torch.zeros(1, 7), "softmax", log_prior=prior)
+    assert torch.allclose(softmax[0, 4:], torch.log(torch.tensor(1 / 7)))  # unchanged
 
 
 def test_rank_breaks_ties_towards_frequent_words():
@@ -165,7 +224,10 @@ def test_fill_blank(vocab, glove, head):
     best = infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)
     assert len(best) == 3 and all(word in vocab.itos[infill.FIRST_WORD :] for word, _ in best)
     values = [s for _, s in best]
-    assert values == sorted(values, reverse=head == "softmax")  # probabilities or distances
+    assert values == sorted(values, reverse=True)  # probabilities or log-likelihoods
+    scores = infill.blank_scores(model, vocab, "The movie was __ !", head, codes)
+    assert scores.shape == (len(vocab),) and torch.isinf(scores[: infill.FIRST_WORD]).all()
+    assert [vocab.itos[i] for i in scores.topk(3).indices] == [w for w, _ in best]
     with pytest.raises(ValueError, match="no blank"):
         infill.fill_blank(model, vocab, "the movie was good", head, codes)
     with pytest.raises(ValueError, match="more than one blank"):

@@ -3,8 +3,9 @@
 The corpus helpers turn reviews into tokenised sentences between <beg> and <end>; the
 model reads a sentence with a BiLSTM and, for each position t, joins the forward state
 of t-1 with the backward state of t+1, so it never sees the word it predicts. Two heads:
-binary word codes (GloVe vectors binarised, trained with BCE, decoded by nearest code)
-or a softmax over the vocabulary (cross-entropy).
+binary word codes (word vectors binarised, trained with BCE, decoded by the codes'
+likelihood plus a word-frequency prior, or by nearest code) or a softmax over the
+vocabulary (cross-entropy).
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ HEADS = ("binary", "softmax")
 
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-# words and digits; clitics split as GloVe's tokeniser does: don't -> do n't, it's -> it 's
-_WORD = re.compile(r"[a-z0-9]+(?=n't)|n't|'[a-z]+|[a-z0-9]+")
+# words and digits; clitics split as GloVe's tokeniser does: don't -> do n't, it's -> it 's.
+# Any other quote is dropped: 'union' -> union.
+_WORD = re.compile(r"[a-z0-9]+(?=n't)|n't|'(?:s|re|ve|ll|d|m)\b|[a-z0-9]+")
 
 
 def remove_html(text: str) -> str:
@@ -43,7 +45,7 @@ def split_sentences(text: str) -> list[str]:
 
 
 def tokenize(sentence: str) -> list[str]:
-    """Lowercase and keep words only (no punctuation), clitics split GloVe-style."""
+    """Lowercase and keep words only (no punctuation or quotes), clitics split GloVe-style."""
     return _WORD.findall(sentence.lower())
 
 
@@ -87,6 +89,55 @@ def binary_codes(vocab: Vocab, glove) -> torch.Tensor:
             raise KeyError(f"{word!r} has no GloVe vector; build the vocab from GloVe's words")
         codes[i] = torch.from_numpy(glove[word] > 0).float()
     return codes
+
+
+def word2vec_codes(
+    sentences: Iterable[Sequence[str]],
+    vocab: Vocab,
+    vector_size: int = 100,
+    epochs: int = 5,
+    window: int = 5,
+    seed: int = 0,
+) -> torch.Tensor:
+    """(V, vector_size) 0/1 codes from word2vec (gensim CBOW) fit on `sentences`: bit j is
+    1 where component j of the word's vector is positive; special rows are zero.
+
+    Words outside `vocab` are trained as `<unk>`, so every vocabulary word that occurs gets
+    a vector. One worker thread, so the same seed gives the same codes. Chapter 05."""
+    from gensim.models import Word2Vec  # imported here: only chapter 05 needs gensim
+
+    unk = vocab.itos[vocab.unk_index]
+    corpus = [[t if t in vocab.stoi else unk for t in tokens] for tokens in sentences]
+    model = Word2Vec(
+        corpus,
+        vector_size=vector_size,
+        window=window,
+        min_count=1,
+        workers=1,
+        seed=seed,
+        epochs=epochs,
+    )
+    words = vocab.itos[FIRST_WORD:]
+    missing = [w for w in words if w not in model.wv]
+    if missing:
+        raise KeyError(
+            f"{len(missing)} vocabulary words never occur in the sentences, e.g. {missing[:5]}"
+        )
+    codes = torch.zeros(len(vocab), vector_size)
+    codes[FIRST_WORD:] = torch.from_numpy(model.wv[words] > 0).float()
+    return codes
+
+
+def unigram_log_prior(sentences: Iterable[Sequence[int]], vocab_size: int) -> torch.Tensor:
+    """(V,) log P(w) of each word among the target words of `sentences` (id lists), add-one
+    smoothed over the words that can be targets; the specials get -inf."""
+    counts = torch.ones(vocab_size)
+    counts[:FIRST_WORD] = 0
+    for ids in sentences:
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        ids = ids[target_mask(ids)]
+        counts += torch.bincount(ids, minlength=vocab_size)[:vocab_size].float()
+    return torch.log(counts / counts.sum())
 
 
 def code_collisions(codes: torch.Tensor, vocab: Vocab) -> list[list[str]]:
@@ -157,13 +208,22 @@ def infill_loss(
     raise ValueError(f"head must be one of {HEADS}, not {head!r}")
 
 
+METRICS = ("likelihood", "hamming", "euclidean")
+
+
 def word_scores(
-    output: torch.Tensor, head: str, codes: torch.Tensor | None = None, metric: str = "euclidean"
+    output: torch.Tensor,
+    head: str,
+    codes: torch.Tensor | None = None,
+    metric: str = "likelihood",
+    log_prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """(N, C) head outputs -> (N, V) scores, higher is better; specials get -inf.
 
-    softmax: log-probabilities. binary: minus the distance between the predicted bit
-    probabilities (euclidean) or the thresholded bits (hamming) and each word's code.
+    softmax: log-probabilities. binary: the log-likelihood of each word's code under the
+    predicted bit probabilities (likelihood), or minus the distance from the bits thresholded
+    at 0.5 (hamming: the article's rule) or from the probabilities themselves (euclidean) to
+    each word's code. A (V,) `log_prior` (e.g. alpha * log P(w)) is added to binary scores.
     """
     if head == "softmax":
         scores = torch.log_softmax(output, dim=-1)
@@ -179,9 +239,9 @@ def word_scores(
             scores = codes @ logp.T + (1 - codes) @ log1mp.T  # (V, N)
             scores = scores.T
         else:
-            raise ValueError(
-                f"metric must be 'euclidean', 'hamming' or 'likelihood', not {metric!r}"
-            )
+            raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+        if log_prior is not None:
+            scores = scores + log_prior.to(scores.device)
     else:
         raise ValueError(f"head must be one of {HEADS}, not {head!r}")
     scores = scores.clone()
@@ -199,9 +259,10 @@ def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def evaluate(
-    model, loader, head, codes=None, ks=(1, 10), device="cpu", metric="euclidean"
+    model, loader, head, codes=None, ks=(1, 10), device="cpu", metric="likelihood", log_prior=None
 ) -> dict[str, float]:
-    """Loss, top-k accuracy (and bit accuracy for the binary head) over target positions."""
+    """Loss, top-k accuracy (and bit accuracy for the binary head) over target positions;
+    `metric` and `log_prior` choose the binary head's decoding (see `word_scores`)."""
     model.eval()
     total = {"loss": 0.0, "bits": 0.0, **{f"top{k}": 0.0 for k in ks}}
     n = 0
@@ -213,7 +274,7 @@ def evaluate(
         count = int(mask.sum())
         total["loss"] += float(infill_loss(output, ids, head, codes_d)) * count
         out, targets = output[mask], ids[mask]  # (N, C), (N,)
-        ranks = rank_of_target(word_scores(out, head, codes_d, metric), targets)
+        ranks = rank_of_target(word_scores(out, head, codes_d, metric, log_prior), targets)
         for k in ks:
             total[f"top{k}"] += float((ranks < k).sum())
         if head == "binary":
@@ -287,14 +348,17 @@ _BLANK = re.compile(r"_{2,}")
 
 
 @torch.no_grad()
-def fill_blank(
-    model, vocab: Vocab, text: str, head: str, codes=None, k: int = 10, metric: str = "euclidean"
-) -> list[tuple[str, float]]:
-    """The `k` best words for the one blank (`__`) in `text`, best first.
-
-    Returns (word, probability) for the softmax head and (word, distance to its code)
-    for the binary head.
-    """
+def blank_scores(
+    model,
+    vocab: Vocab,
+    text: str,
+    head: str,
+    codes=None,
+    metric: str = "likelihood",
+    log_prior=None,
+) -> torch.Tensor:
+    """(V,) scores of every word for the one blank (`__`) in `text`, higher is better
+    (see `word_scores`); specials get -inf."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
@@ -312,8 +376,27 @@ def fill_blank(
     model.eval()
     device = next(model.parameters()).device
     output = model(ids.to(device), torch.tensor([ids.shape[1]]))[:, position]  # (1, C)
-    scores = word_scores(output, head, None if codes is None else codes.to(device), metric)[0]
+    codes = None if codes is None else codes.to(device)
+    return word_scores(output, head, codes, metric, log_prior)[0]
+
+
+def fill_blank(
+    model,
+    vocab: Vocab,
+    text: str,
+    head: str,
+    codes=None,
+    k: int = 10,
+    metric: str = "likelihood",
+    log_prior=None,
+) -> list[tuple[str, float]]:
+    """The `k` best words for the one blank (`__`) in `text`, best first.
+
+    Returns (word, probability) for the softmax head and (word, score) for the binary head:
+    the code's log-likelihood (plus `log_prior`), or minus its distance (hamming, euclidean).
+    """
+    scores = blank_scores(model, vocab, text, head, codes, metric, log_prior)
     best = scores.topk(k).indices.tolist()
     if head == "softmax":
         return [(vocab.itos[i], float(scores[i].exp())) for i in best]
-    return [(vocab.itos[i], float(-scores[i])) for i in best]
+    return [(vocab.itos[i], float(scores[i])) for i in best]
