@@ -40,6 +40,7 @@ class FullConfig:
     eval_every: int = 200
     patience: int = 3
     held_out: int = 0
+    held_out_premises: int = 1_000
     min_len: int = 5
     packed: bool = True
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -51,7 +52,7 @@ def test_smoke_config_shrinks_sizes_and_keeps_code_paths():
     assert (small.n_val, small.n_test, small.train_limit) == (16, 16, 96)
     assert (small.max_vocab, small.seq_len, small.hidden_size, small.mlp_size) == (1000, 64, 16, 16)
     assert (small.batch_size, small.epochs, small.epochs_softmax, small.eval_every) == (8, 1, 1, 2)
-    assert small.seeds == (0, 1)
+    assert small.seeds == (0, 1) and small.held_out_premises == 16
     # None means "all of it", a code path of its own; GloVe and its dimension, layers,
     # dropout, lr, patience, flags and sizes that are not costs stay as they are.
     assert small.n_train is None and small.max_tokens is None

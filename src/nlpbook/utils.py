@@ -85,7 +85,7 @@ _SMOKE_CAPS: tuple[tuple[str, int], ...] = (
     (r"epochs(_\w+)?|\w+_epochs", 1),
     (r"n_(train|val|valid|dev|test)", 16),
     (r"n_\w+|\w+_limit|limit", 96),  # totals: n_reviews, n_sentences, train_limit, ...
-    (r"held_out", 16),
+    (r"held_out(_\w+)?", 16),  # held_out, held_out_premises, ...
     (r"max_vocab|vocab_size|max_size", 1_000),
     (r"seq_len|max_tokens", 64),
     (r"hidden_size|hidden_dim|\w+_hidden_size|mlp_size|mlp_dim|ffn_size", 16),
