@@ -238,3 +238,8 @@ def test_fill_blank(vocab, glove, head):
         infill.fill_blank(model, vocab, None, head, codes)
     with pytest.raises(ValueError, match="empty"):
         infill.fill_blank(model, vocab, "   ", head, codes)
+    everything = infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=10**6)
+    assert sorted(w for w, _ in everything) == sorted(vocab.itos[infill.FIRST_WORD :])
+    for bad_k in [0, -1, 2.5, True]:
+        with pytest.raises(ValueError, match="k must be a positive int"):
+            infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=bad_k)

@@ -59,6 +59,13 @@ def test_encode_keeps_last_or_first_tokens():
         sentiment.encode(tokens, vocab, 2, keep="middle")
 
 
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_encode_refuses_a_max_tokens_that_slicing_would_misread(bad):
+    # 0 used to mean "no limit" and -1 "drop the first token"
+    with pytest.raises(ValueError, match="max_tokens must be None"):
+        sentiment.encode(["the", "film"], tiny_vocab(), bad)
+
+
 def test_clean_review_drops_line_breaks_and_extra_spaces():
     assert sentiment.clean_review("Great.<br /><br />Awful  film\n") == "Great. Awful film"
     assert sentiment.clean_review("Great.<br /><br />Awful<br/>!").split() == [

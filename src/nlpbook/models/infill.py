@@ -394,9 +394,13 @@ def fill_blank(
 
     Returns (word, probability) for the softmax head and (word, score) for the binary head:
     the code's log-likelihood (plus `log_prior`), or minus its distance (hamming, euclidean).
+    A `k` above the number of candidate words returns them all.
     """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k must be a positive int (how many words to return), not {k!r}")
     scores = blank_scores(model, vocab, text, head, codes, metric, log_prior)
-    best = scores.topk(k).indices.tolist()
+    candidates = len(vocab) - FIRST_WORD  # specials are never candidates
+    best = scores.topk(min(k, candidates)).indices.tolist()
     if head == "softmax":
         return [(vocab.itos[i], float(scores[i].exp())) for i in best]
     return [(vocab.itos[i], float(scores[i])) for i in best]

@@ -74,6 +74,13 @@ def encode(tokens: Sequence[str], vocab: Vocab, max_tokens: int | None = None, k
     """Token ids of `tokens`, cut to `max_tokens` keeping the 'last' or 'first' ones. Chapter 03."""
     if keep not in ("last", "first"):
         raise ValueError(f"keep must be 'last' or 'first', not {keep!r}")
+    # 0 would silently mean "no limit" and -1 "drop the first token" through slicing
+    if max_tokens is not None and (
+        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
+    ):
+        raise ValueError(
+            f"max_tokens must be None (no limit) or a positive int, not {max_tokens!r}"
+        )
     if max_tokens is not None and len(tokens) > max_tokens:
         tokens = tokens[-max_tokens:] if keep == "last" else tokens[:max_tokens]
     return vocab.lookup_indices(tokens)
