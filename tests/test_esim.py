@@ -173,6 +173,10 @@ def test_predict_rejects_bad_input():
         esim.predict(model, VOCAB, "a dog", ["a", "dog"])
     with pytest.raises(ValueError, match="hypothesis is empty"):
         esim.predict(model, VOCAB, "a dog", "   ")
+    longest = " ".join(["dog"] * esim.MAX_SENTENCE_TOKENS)
+    assert esim.predict(model, VOCAB, longest, "a dog")[0] in esim.SNLI_LABELS
+    with pytest.raises(ValueError, match="premise has 100,000 tokens; predict takes at most"):
+        esim.predict(model, VOCAB, " ".join(["dog"] * 100_000), "a dog")
 
 
 def test_alignment_weights_shape():

@@ -197,12 +197,22 @@ def encode_tokens(
     return [(vocab.lookup_indices(a), vocab.lookup_indices(b), y) for a, b, y in token_pairs]
 
 
+# predict's cap per sentence: the alignment matrix grows with the product of the two lengths
+# (two 100,000-word sentences would ask for 40 GB); SNLI's sentences have fewer than 100 tokens.
+MAX_SENTENCE_TOKENS = 512
+
+
 def _check_sentence(value, name: str) -> list[str]:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
     tokens = tokenize(value)
     if not tokens:
         raise ValueError(f"{name} is empty: give a sentence with at least one word")
+    if len(tokens) > MAX_SENTENCE_TOKENS:
+        raise ValueError(
+            f"{name} has {len(tokens):,} tokens; predict takes at most {MAX_SENTENCE_TOKENS} "
+            "a sentence (the alignment grows with the product of the two lengths)"
+        )
     return tokens
 
 
