@@ -447,12 +447,31 @@ def serve(folder: Path) -> Iterator[tuple[str, list[str]]]:
     """Serve the files under `folder` from 127.0.0.1: yields (base URL, paths requested)."""
     requests: list[str] = []
     handler = type("Handler", (_Handler,), {"root": Path(folder), "requests": requests})
+    with serve_handler(handler) as url:
+        yield url, requests
+
+
+@contextmanager
+def serve_handler(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run `handler` on a threaded HTTP server on 127.0.0.1; yields its base URL."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def serving_override(folder: Path) -> Iterator[tuple[str, list[str], Path]]:
+    """Every canonical archive written under `folder` and served from 127.0.0.1, and a
+    registry override file naming them: yields (base URL, paths requested, override path)."""
+    archives = canonical_archives()
+    write_archives(folder / "www", archives)
+    with serve(folder / "www") as (url, requests):
+        override = folder / "registry-override.json"
+        write_override(override, url, archives)
+        yield url, requests, override

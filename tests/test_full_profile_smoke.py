@@ -52,11 +52,7 @@ FULL_PROFILE_DOWNLOADS = {
 def server(tmp_path_factory):
     """The canonical-format archives on a loopback server, and an override file naming them."""
     folder = tmp_path_factory.mktemp("canonical")
-    archives = canonical_fixtures.canonical_archives()
-    canonical_fixtures.write_archives(folder / "www", archives)
-    with canonical_fixtures.serve(folder / "www") as (url, requests):
-        override = folder / "registry-override.json"
-        canonical_fixtures.write_override(override, url, archives)
+    with canonical_fixtures.serving_override(folder) as (url, requests, override):
         yield SimpleNamespace(url=url, requests=requests, override=override)
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import fixtures_canonical as canonical_fixtures
 import pytest
 from conftest import IMDB_REVIEWS, SNLI_LINES, tar_bytes
 
@@ -197,13 +197,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with canonical_fixtures.serve_handler(Handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -35,11 +35,7 @@ def text_outputs(cell) -> str:
 @pytest.fixture(scope="module")
 def override(tmp_path_factory):
     folder = tmp_path_factory.mktemp("canonical")
-    archives = canonical_fixtures.canonical_archives()
-    canonical_fixtures.write_archives(folder / "www", archives)
-    with canonical_fixtures.serve(folder / "www") as (url, _):
-        path = folder / "registry-override.json"
-        canonical_fixtures.write_override(path, url, archives)
+    with canonical_fixtures.serving_override(folder) as (_, _, path):
         yield path
 
 
