@@ -177,6 +177,11 @@ def test_predict_rejects_bad_input():
     assert esim.predict(model, VOCAB, longest, "a dog")[0] in esim.SNLI_LABELS
     with pytest.raises(ValueError, match="premise has 100,000 tokens; predict takes at most"):
         esim.predict(model, VOCAB, " ".join(["dog"] * 100_000), "a dog")
+    with pytest.raises(text.NoKnownWords, match="no word of the premise"):
+        esim.predict(model, VOCAB, "\U0001f436 \U0001f3c3", "a dog runs")
+    with pytest.raises(text.NoKnownWords, match="no word of the hypothesis"):
+        esim.alignment_weights(model, VOCAB, "a dog runs", "zebras graze")
+    assert esim.predict(model, VOCAB, "zebras graze .", "a dog")[0] in esim.SNLI_LABELS  # one known token
 
 
 def test_alignment_weights_shape():

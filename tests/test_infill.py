@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from nlpbook import text
 from nlpbook.embeddings import GloVe
 from nlpbook.models import infill
 
@@ -232,7 +233,7 @@ def test_fill_blank(vocab, glove, head):
         infill.fill_blank(model, vocab, "the movie was good", head, codes)
     with pytest.raises(ValueError, match="more than one blank"):
         infill.fill_blank(model, vocab, "the __ was __", head, codes)
-    with pytest.raises(ValueError, match="no known words"):
+    with pytest.raises(text.NoKnownWords, match="no word of the text around the blank"):
         infill.fill_blank(model, vocab, "qwerty __ asdf", head, codes)
     with pytest.raises(TypeError, match="string"):
         infill.fill_blank(model, vocab, None, head, codes)

@@ -126,8 +126,12 @@ def test_sentiment_model_and_predict(scratch):
     assert result["label"] in ("positive", "negative")
     assert 0.0 <= result["probability"] <= 1.0
     assert result["known"] == 2
-    unknown = predict_sentiment(model, vocab, "zzz qqq", seq_len=10)
-    assert unknown == {"label": "unknown", "probability": None, "known": 0, "tokens": 2}
+    with pytest.raises(text.NoKnownWords, match="no word of the review.*2 tokens"):
+        predict_sentiment(model, vocab, "zzz qqq", seq_len=10)
+    # only the kept (last seq_len) tokens count: the known word is cut off
+    with pytest.raises(text.NoKnownWords):
+        predict_sentiment(model, vocab, "good " + "zzz " * 10, seq_len=10)
+    assert predict_sentiment(model, vocab, "good " + "zzz " * 9, seq_len=10)["known"] == 1
     with pytest.raises(ValueError, match="empty"):
         predict_sentiment(model, vocab, "   ", seq_len=10)
     with pytest.raises(TypeError, match="string"):

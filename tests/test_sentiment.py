@@ -91,6 +91,12 @@ def test_predict_sentiment_returns_a_probability_and_clear_errors():
         sentiment.predict_sentiment(model, vocab, "   ", text.basic_tokenize)
     with pytest.raises(ValueError, match="empty"):
         sentiment.predict_sentiment(model, vocab, "<br />", text.basic_tokenize)
+    with pytest.raises(text.NoKnownWords, match="no word of the review"):
+        sentiment.predict_sentiment(model, vocab, "zzz qqq", text.basic_tokenize)
+    with pytest.raises(text.NoKnownWords):  # the known word is cut off by max_tokens
+        sentiment.predict_sentiment(model, vocab, "good zzz qqq", text.basic_tokenize, max_tokens=2)
+    kept = sentiment.predict_sentiment(model, vocab, "good zzz qqq", text.basic_tokenize, max_tokens=3)
+    assert 0.0 < kept < 1.0
 
 
 def test_a_few_steps_learn_a_toy_task():

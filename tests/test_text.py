@@ -139,3 +139,12 @@ def test_vocab_build_refuses_strings():
         Vocab.build("text")
     with pytest.raises(TypeError, match="tokenize"):
         Vocab.build(["a b", "c d"])
+
+
+def test_require_known_counts_words_and_refuses_none():
+    assert text.require_known([0, 1, 2, 1, 5], "review") == 2
+    assert text.require_known([2, 3, 4], "text", first_word=4) == 1  # 2 and 3 are specials here
+    with pytest.raises(text.NoKnownWords, match="no word of the premise.*2 tokens"):
+        text.require_known([1, 1, 0], "premise")
+    with pytest.raises(ValueError):  # NoKnownWords is a ValueError, like other bad input
+        text.require_known([], "review")

@@ -77,6 +77,29 @@ def _lists_of_tokens(token_lists: Iterable[Iterable[str]]) -> Iterator[Iterable[
         yield tokens
 
 
+class NoKnownWords(ValueError):
+    """Every predict function's answer to a text with no word in the vocabulary.
+
+    The model would see nothing but `<unk>` and its output would say what it learned about
+    `<unk>`, not about the text; so chapters 02-05 refuse such input the same way, with this
+    error (a ValueError, like their other bad-input errors) naming what had no known word.
+    """
+
+
+def require_known(ids: Iterable[int], what: str, first_word: int = 2) -> int:
+    """How many of the token `ids` (as the model will see them) are words, i.e. at least
+    `first_word` (pad, unk and other specials are below it; pads are not counted); raises NoKnownWords when none
+    is. `what` names the input in the message ("review", "premise", ...)."""
+    ids = [int(i) for i in ids if int(i) != Vocab.pad_index]  # padding is not input
+    known = sum(i >= first_word for i in ids)
+    if known == 0:
+        raise NoKnownWords(
+            f"no word of the {what} is in the model's vocabulary ({len(ids)} tokens, all "
+            "unknown); the model would see only <unk>, so it does not guess"
+        )
+    return known
+
+
 class Vocab:
     """A token <-> id mapping with pad = 0 and unk = 1; unknown tokens map to unk.
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from nlpbook import rnn, text
 from nlpbook.datasets import SNLI_LABELS
-from nlpbook.text import Vocab
+from nlpbook.text import Vocab, require_known
 from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
 
@@ -220,8 +220,11 @@ def _run_one(model: ESIM, vocab: Vocab, premise, hypothesis):
     tokens_a = _check_sentence(premise, "premise")
     tokens_b = _check_sentence(hypothesis, "hypothesis")
     device = next(model.parameters()).device
-    a = torch.tensor([vocab.lookup_indices(tokens_a)], device=device)  # (1, Ta)
-    b = torch.tensor([vocab.lookup_indices(tokens_b)], device=device)  # (1, Tb)
+    ids_a, ids_b = vocab.lookup_indices(tokens_a), vocab.lookup_indices(tokens_b)
+    require_known(ids_a, "premise")
+    require_known(ids_b, "hypothesis")
+    a = torch.tensor([ids_a], device=device)  # (1, Ta)
+    b = torch.tensor([ids_b], device=device)  # (1, Tb)
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -231,7 +234,11 @@ def _run_one(model: ESIM, vocab: Vocab, premise, hypothesis):
 
 
 def predict(model: ESIM, vocab: Vocab, premise: str, hypothesis: str) -> tuple[str, dict]:
-    """The label of a raw-text pair and the three class probabilities. Chapter 04."""
+    """The label of a raw-text pair and the three class probabilities. Chapter 04.
+
+    A sentence too long (`MAX_SENTENCE_TOKENS`) is refused with a ValueError, and one with no
+    word in the vocabulary with `text.NoKnownWords`, as in every chapter's predict function.
+    """
     _, _, (logits, _, _) = _run_one(model, vocab, premise, hypothesis)
     probs = torch.softmax(logits[0], dim=-1).cpu().tolist()
     label = SNLI_LABELS[max(range(len(probs)), key=probs.__getitem__)]

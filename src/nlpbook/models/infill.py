@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nlpbook import rnn
-from nlpbook.text import Vocab
+from nlpbook.text import Vocab, require_known
 from nlpbook.utils import Timer
 
 BEG, END, BLANK = "<beg>", "<end>", "__"
@@ -369,8 +369,8 @@ def blank_scores(
     if len(parts) > 2:
         raise ValueError(f"more than one blank in {text!r}; the model fills exactly one")
     left, right = tokenize(parts[0]), tokenize(parts[1])
-    if not any(w in vocab.stoi and vocab.stoi[w] >= FIRST_WORD for w in left + right):
-        raise ValueError(f"no known words around the blank in {text!r}; the model has no context")
+    # the same refusal as every chapter's predict function (text.NoKnownWords)
+    require_known(vocab.lookup_indices(left + right), f"text around the blank in {text!r}", FIRST_WORD)
     ids = torch.tensor([encode([*left, BLANK, *right], vocab)])  # (1, T); the blank becomes <unk>
     position = len(left) + 1
     model.eval()

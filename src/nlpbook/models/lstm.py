@@ -206,10 +206,12 @@ def predict_sentiment(
     """Classify one review: {'label', 'probability' (of positive), 'known', 'tokens'}.
 
     The text is prepared as in training (`reviews.tokenize_review`, then `pad_left` with
-    `keep`). A text with no word in the vocabulary is refused: label 'unknown' and
-    probability None, because the model would see nothing but <unk> and its output would
-    say what it learned about <unk> runs, not about this text. Chapter 02.
+    `keep`). A text with no word in the vocabulary (among the kept tokens) is refused with
+    `text.NoKnownWords`, as in every chapter's predict function: the model would see nothing
+    but <unk> and its output would say what it learned about <unk> runs, not about this
+    text. Chapter 02.
     """
+    from nlpbook import text as text_module
     from nlpbook.models import reviews  # the same cleaning and tokenisation as training
 
     if not isinstance(text, str):
@@ -218,10 +220,8 @@ def predict_sentiment(
         raise ValueError("predict_sentiment got an empty review; give it some text")
     tokens = reviews.tokenize_review(text)
     ids = vocab.lookup_indices(tokens)
-    known = sum(i != vocab.unk_index for i in ids)
-    if known == 0:
-        return {"label": "unknown", "probability": None, "known": 0, "tokens": len(tokens)}
     x = reviews.pad_left(ids, seq_len, vocab.pad_index, keep).unsqueeze(0)  # (1, T)
+    known = text_module.require_known(x[0].tolist(), "review")
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nlpbook import rnn, train
-from nlpbook.text import Vocab
+from nlpbook.text import Vocab, require_known
 from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
 # The keys of a checkpoint config that `build_model` passes to BiLSTMSentiment.
@@ -131,13 +131,18 @@ def predict_sentiment(
     tokenizer: Callable[[str], list[str]],
     max_tokens: int | None = None,
 ) -> float:
-    """P(positive) for one review: clean, tokenize, encode, and run the model. Chapter 03."""
+    """P(positive) for one review: clean, tokenize, encode, and run the model. Chapter 03.
+
+    A review with no word in the vocabulary (among the kept tokens) raises
+    `text.NoKnownWords`, as in every chapter's predict function.
+    """
     if not isinstance(text, str):
         raise TypeError(f"predict_sentiment expects a string, got {type(text).__name__}")
     tokens = tokenizer(clean_review(text))
     if not tokens:
         raise ValueError("predict_sentiment got an empty review (no tokens); pass some text")
     ids = encode(tokens, vocab, max_tokens)
+    require_known(ids, "review")
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
