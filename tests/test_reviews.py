@@ -59,6 +59,11 @@ def test_prepare_reviews():
     assert labels.dtype == torch.float32
     assert prepared.vocab.itos[:3] == ["<pad>", "<unk>", "<url>"]
     assert "great" in prepared.vocab and "0" in prepared.vocab
+    # the kept token lists share one string object per distinct token (memory, full profile)
+    built = [" ".join(["great"] * 2), "".join(["gre", "at"]) + " product"]  # distinct str objects
+    shared = reviews.prepare_reviews([(r, 1) for r in built], seq_len=4, fractions=(1.0, 0.0, 0.0))
+    greats = [t for tokens in shared.tokens["train"] for t in tokens if t == "great"]
+    assert len(greats) == 3 and all(t is greats[0] for t in greats)
     # words seen once in training are not in the vocabulary
     single = reviews.prepare_reviews(
         [("unique words here", 1), ("other text", 0)], seq_len=4, fractions=(1.0, 0.0, 0.0)

