@@ -7,10 +7,10 @@ from nlpbook import batching, text
 from nlpbook.models import esim
 
 
-def tiny_model(packed: bool = True, seed: int = 0) -> esim.ESIM:
+def tiny_model(packed: bool = True, seed: int = 0, exact_match: bool = False) -> esim.ESIM:
     torch.manual_seed(seed)
-    model = esim.ESIM(esim.ESIMConfig(vocab_size=20, embedding_dim=6, hidden_size=5, packed=packed))
-    return model.eval()
+    config = esim.ESIMConfig(vocab_size=20, embedding_dim=6, hidden_size=5, packed=packed, exact_match=exact_match)
+    return esim.ESIM(config).eval()
 
 
 def test_masked_softmax_puts_zero_weight_on_pads():
@@ -98,22 +98,48 @@ def test_zeroed_alignment_changes_the_logits():
 
 
 PAIRS = [([2, 3, 4], [5, 6], 0), ([7, 8, 9, 10, 11, 12, 13], [14, 15, 16, 17, 18], 1), ([19], [2], 2)]
+# pairs that share words, for the exact-match flag
+SHARING = [([2, 3, 4], [3, 5], 0), ([7, 8, 9, 10, 11, 12, 13], [8, 15, 13, 1, 18], 1), ([19], [19], 2)]
 
 
-def test_padding_never_changes_the_logits_of_a_pair():
-    model = tiny_model()
-    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+def test_exact_match_flags_words_shared_with_the_other_sentence():
+    a, a_len, b, b_len, _ = batching.collate_pairs(
+        [([2, 1, 5, 2], [5, 1, 9], 0), ([4], [4, 4], 1)]  # id 1 is <unk>: it matches nothing
+    )
+    a_match, b_match = esim.exact_match(a, esim.lengths_to_mask(a_len, 4), b, esim.lengths_to_mask(b_len, 3))
+    assert a_match.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
+    assert b_match.tolist() == [[1, 0, 0], [1, 1, 0]]  # the pad (id 0) after [4, 4] is 0
+
+
+def test_exact_match_flag_feeds_the_encoder():
+    model = tiny_model(exact_match=True)
+    assert model.encoding.bilstm.lstm.input_size == 6 + 1
+    ids, lengths = torch.tensor([[2, 3]]), torch.tensor([2])
+    with pytest.raises(ValueError, match="exact-match flag"):
+        model.encoding(ids, lengths)
+    with torch.no_grad():
+        flagged = model.encoding(ids, lengths, torch.tensor([[1.0, 0.0]]))
+        unflagged = model.encoding(ids, lengths, torch.zeros(1, 2))
+    assert not torch.allclose(flagged, unflagged)
+
+
+@pytest.mark.parametrize("exact_match", [False, True])
+def test_padding_never_changes_the_logits_of_a_pair(exact_match):
+    model = tiny_model(exact_match=exact_match)
+    pairs = SHARING if exact_match else PAIRS
+    a, a_len, b, b_len, _ = batching.collate_pairs(pairs)
     with torch.no_grad():
         batched = model(a, a_len, b, b_len)  # (3, 3), the short pairs are padded
-        for i, (ids_a, ids_b, _) in enumerate(PAIRS):
+        for i, (ids_a, ids_b, _) in enumerate(pairs):
             alone = model(torch.tensor([ids_a]), torch.tensor([len(ids_a)]),
                           torch.tensor([ids_b]), torch.tensor([len(ids_b)]))
             assert torch.allclose(batched[i], alone[0], atol=1e-6), i
 
 
-def test_extra_padding_columns_do_not_change_the_logits():
-    model = tiny_model()
-    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+@pytest.mark.parametrize("exact_match", [False, True])
+def test_extra_padding_columns_do_not_change_the_logits(exact_match):
+    model = tiny_model(exact_match=exact_match)
+    a, a_len, b, b_len, _ = batching.collate_pairs(SHARING if exact_match else PAIRS)
     a_wide = torch.cat([a, torch.zeros(3, 4, dtype=torch.long)], 1)
     b_wide = torch.cat([b, torch.full((3, 2), 0)], 1)
     with torch.no_grad():

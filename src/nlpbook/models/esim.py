@@ -48,6 +48,15 @@ def masked_mean_max(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.cat([mean, largest], dim=-1)  # (B, 2D)
 
 
+def exact_match(a, a_mask, b, b_mask):
+    """Ids a (B, Ta), b (B, Tb) and their masks -> float flags (B, Ta) and (B, Tb): 1 where the
+    word also occurs in the other sentence, 0 elsewhere (also for <unk>, which matches nothing,
+    and at padding). An input feature beside the embedding, not in the paper. Chapter 04."""
+    same = a[:, :, None] == b[:, None, :]  # (B, Ta, Tb)
+    same &= a_mask[:, :, None] & b_mask[:, None, :] & (a != Vocab.unk_index)[:, :, None]
+    return same.any(2).float(), same.any(1).float()
+
+
 class BiLSTM(nn.Module):
     """A one-layer bidirectional LSTM that (with `packed`) never reads padding. Chapter 04.
 
@@ -73,17 +82,24 @@ class BiLSTM(nn.Module):
 
 
 class InputEncoding(nn.Module):
-    """Embeddings then a BiLSTM over each sentence (eqs. 1-2). Chapter 04."""
+    """Embeddings (plus, with `exact_match`, one flag per token) then a BiLSTM over each
+    sentence (eqs. 1-2). Chapter 04."""
 
-    def __init__(self, vocab_size, embedding_dim, hidden_size, dropout=0.0, packed=True):
+    def __init__(self, vocab_size, embedding_dim, hidden_size, dropout=0.0, packed=True, exact_match=False):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=Vocab.pad_index)
         self.dropout = nn.Dropout(dropout)
-        self.bilstm = BiLSTM(embedding_dim, hidden_size, packed)
+        self.exact_match = exact_match
+        self.bilstm = BiLSTM(embedding_dim + int(exact_match), hidden_size, packed)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids -> (B, T, 2H) contextual vectors."""
-        return self.bilstm(self.dropout(self.embedding(ids)), lengths)
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, match=None) -> torch.Tensor:
+        """(B, T) ids (and, with `exact_match`, (B, T) flags) -> (B, T, 2H) contextual vectors."""
+        x = self.dropout(self.embedding(ids))  # (B, T, E)
+        if self.exact_match:
+            if match is None:
+                raise ValueError("this encoder reads an exact-match flag per token: pass match (B, T)")
+            x = torch.cat([x, match[..., None].to(x.dtype)], dim=-1)  # (B, T, E + 1)
+        return self.bilstm(x, lengths)
 
 
 class SoftAlignment(nn.Module):
@@ -145,6 +161,7 @@ class ESIMConfig:
     num_classes: int = 3
     dropout: float = 0.0
     packed: bool = True
+    exact_match: bool = False  # the exact-match input flag (not in the paper; see `exact_match`)
 
 
 class ESIM(nn.Module):
@@ -154,7 +171,7 @@ class ESIM(nn.Module):
         super().__init__()
         c = self.config = config
         h = c.hidden_size
-        self.encoding = InputEncoding(c.vocab_size, c.embedding_dim, h, c.dropout, c.packed)
+        self.encoding = InputEncoding(c.vocab_size, c.embedding_dim, h, c.dropout, c.packed, c.exact_match)
         self.alignment = SoftAlignment()
         self.composition = Composition(8 * h, h, c.dropout, c.packed)
         self.classifier = Classifier(8 * h, h, c.num_classes, c.dropout)
@@ -163,8 +180,9 @@ class ESIM(nn.Module):
         """Premise ids a (B, Ta) and hypothesis ids b (B, Tb), with their (B,) lengths."""
         a_mask = lengths_to_mask(a_lengths.to(a.device), a.shape[1])  # (B, Ta)
         b_mask = lengths_to_mask(b_lengths.to(b.device), b.shape[1])  # (B, Tb)
-        a_bar = self.encoding(a, a_lengths)  # (B, Ta, 2H)
-        b_bar = self.encoding(b, b_lengths)  # (B, Tb, 2H)
+        a_match, b_match = exact_match(a, a_mask, b, b_mask) if self.config.exact_match else (None, None)
+        a_bar = self.encoding(a, a_lengths, a_match)  # (B, Ta, 2H)
+        b_bar = self.encoding(b, b_lengths, b_match)  # (B, Tb, 2H)
         a_tilde, b_tilde, a_to_b, b_to_a = self.alignment(a_bar, a_mask, b_bar, b_mask)
         v_a = self.composition(enhance(a_bar, a_tilde), a_lengths)  # (B, Ta, 2H)
         v_b = self.composition(enhance(b_bar, b_tilde), b_lengths)  # (B, Tb, 2H)
