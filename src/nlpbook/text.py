@@ -88,9 +88,9 @@ class NoKnownWords(ValueError):
 
 def require_known(ids: Iterable[int], what: str, first_word: int = 2) -> int:
     """How many of the token `ids` (as the model will see them) are words, i.e. at least
-    `first_word` (pad, unk and other specials are below it; pads are not counted); raises NoKnownWords when none
-    is. `what` names the input in the message ("review", "premise", ...)."""
-    ids = [int(i) for i in ids if int(i) != Vocab.pad_index]  # padding is not input
+    `first_word` (pad, unk and other specials are below it); raises NoKnownWords when none
+    is. Padding is not counted as input. `what` names the input ("review", "premise", ...)."""
+    ids = [i for i in map(int, ids) if i != Vocab.pad_index]
     known = sum(i >= first_word for i in ids)
     if known == 0:
         raise NoKnownWords(

@@ -19,6 +19,8 @@ import math
 import torch
 from torch import nn
 
+from nlpbook.text import require_known
+
 State = tuple[torch.Tensor, torch.Tensor]
 GATES = ("i", "f", "g", "o")
 
@@ -211,7 +213,6 @@ def predict_sentiment(
     but <unk> and its output would say what it learned about <unk> runs, not about this
     text. Chapter 02.
     """
-    from nlpbook import text as text_module
     from nlpbook.models import reviews  # the same cleaning and tokenisation as training
 
     if not isinstance(text, str):
@@ -221,7 +222,7 @@ def predict_sentiment(
     tokens = reviews.tokenize_review(text)
     ids = vocab.lookup_indices(tokens)
     x = reviews.pad_left(ids, seq_len, vocab.pad_index, keep).unsqueeze(0)  # (1, T)
-    known = text_module.require_known(x[0].tolist(), "review")
+    known = require_known(x[0].tolist(), "review")
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
