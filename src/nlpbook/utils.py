@@ -74,6 +74,25 @@ def get_profile() -> str:
     return profile
 
 
+SEED_ENV = "NLPBOOK_SEED"
+
+
+def get_seed() -> int:
+    """The run's seed from $NLPBOOK_SEED (default 0): model init, shuffling and dropout draw from it.
+
+    Every chapter's config cell reads it once; the data splits stay fixed whatever the seed, so
+    runs with different seeds train on the same examples and differ only in their draws. `make
+    spread` runs every chapter with seeds 0-4 to measure how far the results move."""
+    raw = os.environ.get(SEED_ENV, "0").strip() or "0"
+    try:
+        seed = int(raw)
+    except ValueError:
+        raise ValueError(f"{SEED_ENV}={raw!r} is not a whole number; use e.g. {SEED_ENV}=1") from None
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"{SEED_ENV}={seed} is out of range; use a number from 0 to {2**32 - 1}")
+    return seed
+
+
 SMOKE_ENV = "NLPBOOK_SMOKE"
 
 # The smoke run's sizes: (pattern for a config field name, the most that field may be).
