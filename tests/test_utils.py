@@ -26,6 +26,31 @@ def test_profile_default_valid_and_invalid(monkeypatch):
         utils.get_profile()
 
 
+def test_seed_default_valid_and_invalid(monkeypatch):
+    monkeypatch.delenv("NLPBOOK_SEED", raising=False)
+    assert utils.get_seed() == 0
+    monkeypatch.setenv("NLPBOOK_SEED", " 3 ")
+    assert utils.get_seed() == 3
+    monkeypatch.setenv("NLPBOOK_SEED", "")
+    assert utils.get_seed() == 0
+    for bad, message in (("one", "not a whole number"), ("1.5", "not a whole number"), ("-1", "out of range")):
+        monkeypatch.setenv("NLPBOOK_SEED", bad)
+        with pytest.raises(ValueError, match=message):
+            utils.get_seed()
+
+
+def test_every_chapter_seeds_from_nlpbook_seed():
+    """Each config cell reads the seed once through utils.get_seed and seeds everything with it."""
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+        config = next(src for src in code if "utils.get_profile()" in src)
+        assert "SEED = utils.get_seed()" in config and "utils.set_seed(SEED)" in config, path.name
+        assert sum("utils.get_seed()" in src for src in code) == 1, f"{path.name} reads the seed once"
+
+
 def test_get_device(monkeypatch):
     monkeypatch.delenv("NLPBOOK_DEVICE", raising=False)
     expected = "cuda" if torch.cuda.is_available() else "cpu"
