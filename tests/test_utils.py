@@ -1,4 +1,5 @@
 import json
+import warnings
 
 import pytest
 import torch
@@ -14,6 +15,21 @@ def test_set_seed_makes_torch_and_generator_repeatable():
     assert torch.equal(a, b) and torch.equal(pa, pb)
     utils.set_seed(4)
     assert not torch.equal(torch.rand(4), a)
+
+
+def test_set_seed_silences_the_warn_only_determinism_alerts():
+    # On CUDA, ops without a deterministic kernel (embedding backward, ...) warn under
+    # warn_only=True; in a compared notebook cell that warning alone would fail nbval.
+    from torch._prims_common import alert_not_deterministic
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        alert_not_deterministic("an op before set_seed")
+        utils.set_seed(0)
+        alert_not_deterministic("an op after set_seed")
+    messages = [str(w.message) for w in caught]
+    assert not any("after set_seed" in m for m in messages), messages
+    torch.use_deterministic_algorithms(False)
 
 
 def test_profile_default_valid_and_invalid(monkeypatch):
