@@ -244,3 +244,12 @@ def test_fill_blank(vocab, glove, head):
     for bad_k in [0, -1, 2.5, True]:
         with pytest.raises(ValueError, match="k must be a positive int"):
             infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=bad_k)
+
+
+def test_rank_of_target_stays_on_the_scores_device():
+    # The meta device stands in for CUDA: a tensor made without device= lands on the CPU, and
+    # mixing it with the scores' device fails the way chapter 05 would fail on a GPU.
+    scores = torch.randn(3, 7, device="meta")
+    targets = torch.tensor([0, 3, 6], device="meta")
+    ranks = infill.rank_of_target(scores, targets)
+    assert ranks.device.type == "meta" and ranks.shape == (3,)

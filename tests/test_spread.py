@@ -104,3 +104,24 @@ def test_band_lines_are_parsed_from_outputs(tmp_path: Path):
     path = tmp_path / "02_x.ipynb"
     path.write_text(json.dumps(nb), encoding="utf-8")
     assert printed_bands(path) == {"test accuracy": (0.76, 0.88, True)}
+
+
+SPREAD_TEXT = re.compile(r"(\d\.\d{3}) ± (\d\.\d{3}) \((\d\.\d{3})–(\d\.\d{3})\)")
+# The number each chapter's row of the README table leads with.
+HEADLINES = {"01": "accuracy", "02": "test accuracy", "03": "test accuracy", "04": "ensemble test accuracy",
+             "05": "binary (word2vec codes) top-10 test accuracy"}
+
+
+def spread_text(entry: dict) -> str:
+    return f"{entry['mean']:.3f} ± {entry['std']:.3f} ({entry['min']:.3f}–{entry['max']:.3f})"
+
+
+def test_readme_reports_the_measured_spread():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    chapters = spread()["chapters"]
+    measured = {spread_text(e) for numbers in chapters.values() for e in numbers.values()}
+    quoted = {m[0] for m in SPREAD_TEXT.finditer(readme)}
+    assert quoted, "the README quotes no spread"
+    assert quoted <= measured, f"README spreads not in results/spread.json: {quoted - measured}"
+    for chapter, name in HEADLINES.items():
+        assert spread_text(chapters[chapter][name]) in readme, f"chapter {chapter}'s {name} spread"

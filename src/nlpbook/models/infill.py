@@ -252,7 +252,7 @@ def word_scores(
 def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """0-based rank of each target among the words (ties go to the lower, more frequent id)."""
     target_scores = scores.gather(1, targets.unsqueeze(1))  # (N, 1)
-    ids = torch.arange(scores.shape[1])
+    ids = torch.arange(scores.shape[1], device=scores.device)  # on the scores' device (CUDA too)
     better = (scores > target_scores) | ((scores == target_scores) & (ids < targets.unsqueeze(1)))
     return better.sum(dim=1)
 
