@@ -86,9 +86,7 @@ run: setup data
 NBVAL := $(BIN)/pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: setup
-	$(BIN)/pytest -q tests
-	$(NBVAL) -n $(NBVAL_JOBS) --dist loadscope notebooks/
+test: unit nbval
 
 nbval: setup
 	$(NBVAL) -n $(NBVAL_JOBS) --dist loadscope notebooks/

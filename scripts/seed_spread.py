@@ -37,15 +37,16 @@ def run_jobs(jobs: list[tuple[Path, int]], parallel: int, threads: int) -> list[
     pending, running, failures = list(jobs), [], []
     while pending or running:
         for job in list(running):
-            proc, (notebook, seed), start = job
+            proc, (notebook, seed), start, log = job
             if proc.poll() is not None:
                 running.remove(job)
+                log.close()
                 took = time.perf_counter() - start
                 status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
                 print(f"  done {notebook.name} seed {seed}: {status}, {took:.0f} s", flush=True)
                 if proc.returncode != 0:
                     failures.append(f"{notebook.name} seed {seed}")
-        busy = {notebook.name for _, (notebook, _), _ in running}
+        busy = {notebook.name for _, (notebook, _), _, _ in running}
         for notebook, seed in list(pending):
             if len(running) >= parallel:
                 break
@@ -57,11 +58,11 @@ def run_jobs(jobs: list[tuple[Path, int]], parallel: int, threads: int) -> list[
             env = dict(os.environ, NLPBOOK_SEED=str(seed), OMP_NUM_THREADS=str(threads))
             env.setdefault("NLPBOOK_PROFILE", "quick")
             out.mkdir(parents=True, exist_ok=True)
-            log = open(out / "run.log", "w")  # noqa: SIM115 (closed with the process)
+            log = open(out / "run.log", "w")  # noqa: SIM115 (closed when the process ends)
             cmd = [sys.executable, str(ROOT / "scripts" / "run_chapters.py"), "--out", str(out), str(notebook)]
             print(f"  start {notebook.name} seed {seed}", flush=True)
             proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-            running.append((proc, (notebook, seed), time.perf_counter()))
+            running.append((proc, (notebook, seed), time.perf_counter(), log))
         time.sleep(2)
     return failures
 
