@@ -1,7 +1,7 @@
 """Chapter 04 benchmark: ESIM training throughput on CPU, bucketed vs unbucketed batches, and
 what padding-exact BiLSTMs cost against plain ones that run over padding, in time and accuracy.
 
-"exact" is `esim.BiLSTM(packed=True)`, i.e. `nlpbook.rnn.BiLSTM`: it gives exactly what an
+"exact" is `esim.ContextBiLSTM(packed=True)`, i.e. `nlpbook.rnn.BiLSTM`: it gives exactly what an
 `nn.LSTM` gives on a packed batch, but on the fused kernel (no PackedSequence is built).
 "over padding" is a plain `nn.LSTM` on the padded batch, as the ported notebook ran it.
 

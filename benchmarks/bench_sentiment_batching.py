@@ -66,7 +66,7 @@ def main() -> None:
     vocab = text.Vocab.build(token_lists, max_size=25_000)
     max_tokens = args.max_tokens or None
     data = [
-        (sentiment.encode(t, vocab, max_tokens), y)
+        (sentiment.encode_review(t, vocab, max_tokens), y)
         for t, (_, y) in zip(token_lists, items, strict=True)
     ]
     lengths = [len(ids) for ids, _ in data]
@@ -87,7 +87,7 @@ def main() -> None:
     results = {}
     for name, batches, exact, _ in runs:
         torch.manual_seed(0)
-        model = sentiment.BiLSTMSentiment(len(vocab), 50, args.hidden_size)
+        model = sentiment.BiLSTMSentiment(sentiment.BiLSTMSentimentConfig(len(vocab), 50, args.hidden_size))
         results[name] = train_once(model, batches, data, exact)
 
     print(

@@ -54,7 +54,7 @@ def run(init: str, split, vocab, glove, args) -> tuple[list[float], float]:
         sampler = batching.BucketBatchSampler(lengths, 64, shuffle=shuffle, generator=generator)
         return DataLoader(data[name], batch_sampler=sampler, collate_fn=batching.collate_batch)
 
-    model = sentiment.BiLSTMSentiment(len(vocab), 50, 64)
+    model = sentiment.BiLSTMSentiment(sentiment.BiLSTMSentimentConfig(len(vocab), 50, 64))
     if init == "glove":
         matrix, _ = embeddings.build_embedding_matrix(vocab, glove, generator=generator)
         model.embedding.weight.data.copy_(matrix)

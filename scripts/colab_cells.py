@@ -6,11 +6,11 @@
 For each notebook it
 - puts an "Open in Colab" badge under the title (the first line of the first markdown cell),
   linking to the notebook on the repository's main branch;
-- makes the first code cell begin with INSTALL_BLOCK: if `import nlpbook` fails, it
-  `%pip install`s the package at the version the block names (the tag v<version> of
-  pyproject.toml, or --ref). NLPBOOK_PIP_SOURCE replaces what pip installs (a local checkout,
-  a fork, a wheel; any pip arguments). Where nlpbook is importable the block prints nothing,
-  so the cell's committed output stays what it is and nbval is unaffected.
+- makes the first code cell INSTALL_BLOCK alone (a cell of its own, before the chapter's
+  imports): if `import nlpbook` fails, it `%pip install`s the package at the version the
+  block names (the tag v<version> of pyproject.toml, or --ref). NLPBOOK_PIP_SOURCE replaces
+  what pip installs (a local checkout, a fork, a wheel; any pip arguments). Where nlpbook is
+  importable the block prints nothing, so nbval finds no output to compare.
 
 Running it again replaces the badge and the block with fresh ones (a new version or URL) and
 changes nothing else. The repository URL lives in one place: [project.urls] Repository in
@@ -117,8 +117,15 @@ def apply(nb: dict, notebook: str, repo: str, ref: str) -> dict:
     if not markdown or not code:
         raise ValueError(f"{notebook}: needs a title (markdown) cell and a code cell")
     _set(markdown[0], with_badge("".join(_lines(markdown[0])), repo, notebook))
+    block = install_block(repo, ref).rstrip("\n")
     own = without_block("".join(_lines(code[0])))
-    _set(code[0], install_block(repo, ref) + "\n" + own)
+    if own.strip():  # the first code cell is the chapter's own: the block goes in before it
+        cell = {"cell_type": "code", "execution_count": None, "id": f"ch{notebook[:2]}-colab",
+                "metadata": {}, "outputs": [], "source": []}
+        nb["cells"].insert(nb["cells"].index(code[0]), cell)
+        _set(code[0], own)
+        code[0] = cell
+    _set(code[0], block)
     return nb
 
 

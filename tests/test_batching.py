@@ -28,6 +28,16 @@ def test_collate_batch_and_pairs():
     assert la.tolist() == [1, 3] and lb.tolist() == [2, 1] and y.tolist() == [2, 0]
 
 
+def test_collate_targets_yields_the_ids_as_their_own_targets():
+    ids, lengths, targets = batching.collate_targets([[2, 5, 3], [2, 3]])
+    assert ids.tolist() == [[2, 5, 3], [2, 3, 0]] and lengths.tolist() == [3, 2]
+    assert torch.equal(targets, ids)
+    padded, _, _ = batching.collate_targets([[4], [4, 4]], pad_index=9)
+    assert padded.tolist() == [[4, 9], [4, 4]]
+    with pytest.raises(ValueError, match="empty sequence"):
+        batching.collate_targets([[2, 3], []])
+
+
 def test_bucket_sampler_covers_every_index_once_and_is_seeded():
     lengths = torch.randint(1, 200, (1000,), generator=torch.Generator().manual_seed(0)).tolist()
     sampler = batching.BucketBatchSampler(lengths, 32, generator=torch.Generator().manual_seed(1))

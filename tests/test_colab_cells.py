@@ -49,27 +49,34 @@ def test_repository_url_is_read_from_pyproject():
     )
 
 
-def test_applies_once_and_only_to_the_title_and_first_code_cell(copies):
+def _code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+@pytest.mark.parametrize("layout", ["no block", "block inside the first cell"])
+def test_the_block_gets_a_cell_of_its_own_and_nothing_else_changes(copies, layout):
+    block = colab_cells.install_block(REPO, colab_cells.default_ref()).rstrip("\n")
     for path in copies:
-        original = json.loads((ROOT / "notebooks" / path.name).read_text(encoding="utf-8"))
+        committed = json.loads(path.read_text(encoding="utf-8"))
+        assert source(_code_cells(committed)[0]) == block, "committed: the block is its own cell"
+        chapter = [c for c in committed["cells"] if c is not _code_cells(committed)[0]]
+        nb = {**committed, "cells": json.loads(json.dumps(chapter))}
+        if layout == "block inside the first cell":  # the layout before issue 19
+            own = _code_cells(nb)[0]
+            own["source"] = block + "\n\n" + source(own)
+        path.write_text(colab_cells.dumps(nb), encoding="utf-8")
         assert colab_cells.main([str(path)]) == 0
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        assert len(nb["cells"]) == len(original["cells"])
-        title, old_title = source(first(nb, "markdown")), source(first(original, "markdown"))
-        old_head = old_title.splitlines()[0]
-        assert title.splitlines()[0] == old_head, "the title line stays first"
+        after = json.loads(path.read_text(encoding="utf-8"))
+        title = source(first(after, "markdown"))
         assert title.count(colab_cells.BADGE_IMAGE) == 1, "exactly one badge"
         assert colab_cells.colab_url(REPO, path.name) in title
-        code, old_code = first(nb, "code"), first(original, "code")
-        block = colab_cells.install_block(REPO, colab_cells.default_ref())
-        assert source(code).startswith(block)
-        assert source(code).endswith(colab_cells.without_block(source(old_code)))
-        assert code["outputs"] == old_code["outputs"], "outputs untouched (nbval compares them)"
-        changed = {id(first(original, "markdown")), id(old_code)}
-        for new, old in zip(nb["cells"], original["cells"], strict=True):
-            if id(old) not in changed:
-                assert new == old
-        assert nb["metadata"] == original["metadata"]
+        block_cell, own = _code_cells(after)[:2]
+        assert source(block_cell) == block and block_cell["outputs"] == []
+        assert after["cells"].index(block_cell) + 1 == after["cells"].index(own)
+        assert [c for c in after["cells"] if c is not block_cell] == chapter, (
+            "the chapter's cells, outputs included, are untouched"
+        )
+        assert after["metadata"] == committed["metadata"]
 
 
 def test_idempotent_and_updates_in_place(copies):

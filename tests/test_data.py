@@ -3,9 +3,15 @@ and safe extraction. Every failure must leave nothing half-written in the data r
 
 from __future__ import annotations
 
+import builtins
+import errno
 import hashlib
+import os
 import socket
 import struct
+import subprocess
+import sys
+import tarfile
 import time
 import zipfile
 from http.server import BaseHTTPRequestHandler
@@ -15,7 +21,7 @@ import fixtures_canonical as canonical_fixtures
 import pytest
 from conftest import tar_bytes
 
-from nlpbook import data, registry
+from nlpbook import archives, data, files, registry
 
 PAYLOAD = tar_bytes({"toyset/a.txt": b"alpha\n", "toyset/b.txt": b"beta\n"})
 SHA = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
@@ -83,7 +89,7 @@ def leftovers(root: Path) -> list[str]:
 
 
 def fast_download(url, dest, checksum, **kw):
-    return data.download(
+    return files.download(
         url,
         dest,
         checksum,
@@ -115,20 +121,20 @@ def test_download_success_verifies_and_renames(server, tmp_path):
     ],
 )
 def test_download_faults_give_clear_errors_and_leave_nothing(server, tmp_path, path, message):
-    with pytest.raises(data.DownloadError, match=message):
+    with pytest.raises(files.DownloadError, match=message):
         fast_download(server + path, tmp_path / "toy.tar.gz", SHA)
     assert leftovers(tmp_path) == []
 
 
 def test_download_checksum_mismatch_is_removed(server, tmp_path):
-    with pytest.raises(data.ChecksumError, match="expected 00"):
+    with pytest.raises(files.ChecksumError, match="expected 00"):
         fast_download(f"{server}/good.tar.gz", tmp_path / "toy.tar.gz", "sha256:" + "00" * 32)
     assert leftovers(tmp_path) == []
 
 
 def test_download_timeout(server, tmp_path):
     start = time.perf_counter()
-    with pytest.raises(data.DownloadError, match="failed after 1 attempts.*timed out"):
+    with pytest.raises(files.DownloadError, match="failed after 1 attempts.*timed out"):
         fast_download(f"{server}/slow", tmp_path / "toy.tar.gz", SHA, timeout=0.3, retries=1)
     assert time.perf_counter() - start < 2.0
     assert leftovers(tmp_path) == []
@@ -175,7 +181,7 @@ def test_fetch_uses_archive_in_root_and_verifies_it(toy_spec, tmp_path):
     root.mkdir()
     (root / "toy.tar.gz").write_bytes(PAYLOAD[:-10] + b"corrupted!")
     with pytest.warns(UserWarning, match="skipping"):
-        with pytest.raises(data.DataError, match=r"toy.tar.gz has sha256 .* expected"):
+        with pytest.raises(files.DataError, match=r"toy.tar.gz has sha256 .* expected"):
             data.fetch("toy", root=root, mirrors=[])
     (root / "toy.tar.gz").write_bytes(PAYLOAD)
     assert (data.fetch("toy", root=root, mirrors=[]) / "b.txt").read_text() == "beta\n"
@@ -198,7 +204,7 @@ def test_fetch_error_names_file_url_and_settings(toy_spec, server, tmp_path, mon
     toy_spec([f"{server}/missing.tar.gz"])
     monkeypatch.setenv("NLPBOOK_MIRROR", str(tmp_path / "nowhere"))
     root = tmp_path / "root"
-    with pytest.raises(data.DataError) as info:
+    with pytest.raises(files.DataError) as info:
         data.fetch("toy", root=root, retries=1, progress=False)
     message = str(info.value)
     for expected in (
@@ -219,9 +225,7 @@ def test_fetch_unknown_dataset():
 
 def test_settings_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("NLPBOOK_DATA", str(tmp_path / "d"))
-    monkeypatch.setenv(
-        "NLPBOOK_MIRROR", f"{tmp_path / 'a'}{__import__('os').pathsep}{tmp_path / 'b'}"
-    )
+    monkeypatch.setenv("NLPBOOK_MIRROR", f"{tmp_path / 'a'}{os.pathsep}{tmp_path / 'b'}")
     assert data.data_root() == (tmp_path / "d").resolve()
     assert data.mirror_dirs() == [tmp_path / "a", tmp_path / "b"]
     monkeypatch.delenv("NLPBOOK_DATA")
@@ -236,7 +240,7 @@ def test_stage_copies_layouts_and_archives(
     imdb_tar.rename(mirror / "aclImdb-labelled.tar.xz")  # a gz under another name: checksum fails
     snli_dir.rename(mirror / "snli_1.0")
     root = tmp_path / "root"
-    with pytest.raises(data.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
+    with pytest.raises(files.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
         data.stage(mirror, root=root)
     assert (root / "snli_1.0" / "snli_1.0_dev.jsonl").is_file()  # the others are still staged
     (mirror / "aclImdb-labelled.tar.xz").unlink()
@@ -253,9 +257,9 @@ def test_extract_is_idempotent_and_keeps_existing_files(tmp_path):
     archive = tmp_path / "toy.tar.gz"
     archive.write_bytes(PAYLOAD)
     out = tmp_path / "out"
-    assert data.extract(archive, out) == [out / "toyset"]
+    assert archives.extract(archive, out) == [out / "toyset"]
     (out / "toyset" / "a.txt").write_text("edited")
-    data.extract(archive, out)
+    archives.extract(archive, out)
     assert (out / "toyset" / "a.txt").read_text() == "edited"
     assert sorted(p.name for p in out.iterdir()) == ["toyset"]  # no temp dirs left
 
@@ -264,8 +268,8 @@ def test_extract_refuses_tar_member_escaping_target(tmp_path):
     archive = tmp_path / "evil.tar.gz"
     archive.write_bytes(tar_bytes({"../evil.txt": b"x", "ok/fine.txt": b"y"}))
     out = tmp_path / "out"
-    with pytest.raises(data.UnsafeArchiveError, match="refusing"):
-        data.extract(archive, out)
+    with pytest.raises(archives.UnsafeArchiveError, match="refusing"):
+        archives.extract(archive, out)
     assert not (tmp_path / "evil.txt").exists()
     assert list(out.iterdir()) == []
 
@@ -276,16 +280,16 @@ def test_extract_refuses_zip_member_escaping_target(tmp_path):
         zf.writestr("ok.txt", "fine")
         zf.writestr("../../evil.txt", "x")
     out = tmp_path / "out"
-    with pytest.raises(data.UnsafeArchiveError, match="escape"):
-        data.extract(archive, out)
+    with pytest.raises(archives.UnsafeArchiveError, match="escape"):
+        archives.extract(archive, out)
     assert not (tmp_path / "evil.txt").exists() and list(out.iterdir()) == []
 
 
 def test_extract_rejects_non_archives(tmp_path):
     bogus = tmp_path / "bogus.tar.gz"
     bogus.write_bytes(b"not an archive")
-    with pytest.raises(data.DataError, match="neither a zip nor a tar"):
-        data.extract(bogus, tmp_path / "out")
+    with pytest.raises(files.DataError, match="neither a zip nor a tar"):
+        archives.extract(bogus, tmp_path / "out")
 
 
 def test_registry_checksums_are_well_formed():
@@ -300,9 +304,9 @@ def test_registry_checksums_are_well_formed():
 def test_verify_md5(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
-    data.verify(path, "md5:900150983cd24fb0d6963f7d28e17f72")
-    with pytest.raises(data.ChecksumError):
-        data.verify(path, "md5:" + "0" * 32)
+    files.verify(path, "md5:900150983cd24fb0d6963f7d28e17f72")
+    with pytest.raises(files.ChecksumError):
+        files.verify(path, "md5:" + "0" * 32)
 
 
 def test_cli_list_and_bad_name(capsys):
@@ -317,10 +321,10 @@ def test_cli_list_and_bad_name(capsys):
 
 def test_stage_an_empty_or_missing_mirror_is_an_error(tmp_path, capsys):
     root = tmp_path / "root"
-    with pytest.raises(data.DataError, match=r"nowhere is not a directory"):
+    with pytest.raises(files.DataError, match=r"nowhere is not a directory"):
         data.stage(tmp_path / "nowhere", root=root)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(data.DataError, match=r"empty holds none of the registry's datasets"):
+    with pytest.raises(files.DataError, match=r"empty holds none of the registry's datasets"):
         data.stage(tmp_path / "empty", root=root)
     with pytest.raises(SystemExit, match=r"error: .*empty holds none"):
         data.main(["stage", str(tmp_path / "empty")])
@@ -334,7 +338,7 @@ def test_stage_counts_only_verified_layouts(tmp_path, snli_dir):
     snli_dir.rename(mirror / "snli_1.0")
     assert data.stage(mirror, root=root) == ["snli"]
     (mirror / "aclImdb").mkdir()  # nor is an empty one in the mirror
-    with pytest.raises(data.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
+    with pytest.raises(files.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
         data.stage(mirror, root=root)
 
 
@@ -349,7 +353,7 @@ def test_fetch_skips_a_corrupt_mirror_archive_and_tries_the_next(toy_spec, tmp_p
         assert data.fetch("toy", root=root, mirrors=[bad, good]) == root / "toyset"
     (root / "toyset" / "a.txt").unlink()
     (good / "toy.tar.gz").write_bytes(b"also broken")
-    with pytest.warns(UserWarning), pytest.raises(data.DataError) as info:
+    with pytest.warns(UserWarning), pytest.raises(files.DataError) as info:
         data.fetch("toy", root=root, mirrors=[bad, good])
     message = str(info.value)
     assert "bad/toy.tar.gz has sha256" in message and "good/toy.tar.gz has sha256" in message
@@ -370,14 +374,12 @@ def test_fetch_replaces_a_corrupt_archive_in_the_root_by_a_download(toy_spec, se
 def test_extract_truncated_archive_says_damaged(tmp_path):
     archive = tmp_path / "toy.tar.gz"
     archive.write_bytes(PAYLOAD[:-40])
-    with pytest.raises(data.DataError, match=r"toy.tar.gz is damaged"):
-        data.extract(archive, tmp_path / "out")
+    with pytest.raises(files.DataError, match=r"toy.tar.gz is damaged"):
+        archives.extract(archive, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_extract_removes_temp_dirs_of_interrupted_runs(tmp_path):
-    import os
-
     archive, out = tmp_path / "toy.tar.gz", tmp_path / "out"
     archive.write_bytes(PAYLOAD)
     out.mkdir()
@@ -385,14 +387,11 @@ def test_extract_removes_temp_dirs_of_interrupted_runs(tmp_path):
     (out / f".extract-{dead}-abc" / "toyset").mkdir(parents=True)  # interrupted
     (out / ".extract-oldstyle").mkdir()  # from before temp dirs carried a pid
     (out / f".extract-{os.getpid()}-live").mkdir()  # an extraction still running
-    data.extract(archive, out)
+    archives.extract(archive, out)
     assert sorted(p.name for p in out.iterdir()) == [f".extract-{os.getpid()}-live", "toyset"]
 
 
 def subprocess_pid_that_exited() -> int:
-    import subprocess
-    import sys
-
     proc = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
@@ -411,21 +410,18 @@ def test_fetch_data_root_that_is_a_file_names_the_setting(toy_spec, server, tmp_
     root.write_text("not a directory")
     for mirrors in ([mirror], []):  # extracting from a mirror, and downloading
         with pytest.raises(
-            data.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
+            files.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
         ):
             data.fetch("toy", root=root, mirrors=mirrors, retries=1, progress=False)
 
 
 @pytest.mark.parametrize(
     "code, message",
-    [(__import__("errno").EROFS, "not writable"), (__import__("errno").ENOSPC, "no space left")],
+    [(errno.EROFS, "not writable"), (errno.ENOSPC, "no space left")],
 )
 def test_fetch_read_only_or_full_data_root_names_the_setting(
     toy_spec, tmp_path, monkeypatch, code, message
 ):
-    import os
-    import tarfile
-
     toy_spec([])
     mirror, root = tmp_path / "mirror", tmp_path / "root"
     mirror.mkdir()
@@ -436,15 +432,12 @@ def test_fetch_read_only_or_full_data_root_names_the_setting(
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(tarfile.TarFile, "extractall", fail)
-    with pytest.raises(data.DataError, match=rf"{message}.*NLPBOOK_DATA"):
+    with pytest.raises(files.DataError, match=rf"{message}.*NLPBOOK_DATA"):
         data.fetch("toy", root=root, mirrors=[mirror])
     assert leftovers(root) == []
 
 
 def test_download_to_a_full_disk_is_not_retried(server, tmp_path, monkeypatch):
-    import builtins
-    import errno
-
     real_open = builtins.open
     calls = []
 
@@ -472,3 +465,23 @@ def test_stage_falls_back_from_an_empty_layout_to_a_good_archive(toy_spec, tmp_p
     (mirror / "toy.tar.gz").write_bytes(PAYLOAD)
     assert data.stage(mirror, root=root, names=["toy"]) == ["toy"]
     assert (root / "toyset" / "b.txt").read_text() == "beta\n"
+
+
+def test_stage_copies_a_file_used_in_place_and_verifies_both_copies(tmp_path, monkeypatch):
+    payload = b"vectors in a zip"
+    source = registry.Source("vec.zip", "sha256:" + hashlib.sha256(payload).hexdigest())
+    spec = registry.DatasetSpec("vec", "vec", "vec.zip", (source,), extract=False)
+    monkeypatch.setitem(registry.REGISTRY, "vec", spec)
+    root, mirror = tmp_path / "root", tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "vec.zip").write_bytes(payload)
+    assert data.stage(mirror, root=root, names=["vec"]) == ["vec"]
+    assert (root / "vec.zip").read_bytes() == payload
+    (root / "vec.zip").write_bytes(b"damaged")  # replaced by the mirror's verified copy
+    assert data.stage(mirror, root=root, names=["vec"]) == ["vec"]
+    assert (root / "vec.zip").read_bytes() == payload
+    (root / "vec.zip").unlink()
+    (mirror / "vec.zip").write_bytes(b"corrupt")  # never copied in
+    with pytest.raises(files.DataError, match=r"vec: .*mirror/vec.zip has sha256"):
+        data.stage(mirror, root=root, names=["vec"])
+    assert leftovers(root) == []

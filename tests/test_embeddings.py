@@ -1,16 +1,19 @@
+import hashlib
 import time
+import zipfile
 
 import numpy as np
 import pytest
 import torch
 from conftest import GLOVE_TEXT
 
-from nlpbook import embeddings
+from nlpbook import embeddings, registry
+from nlpbook.glove_text import parse_glove_text
 from nlpbook.text import Vocab
 
 
 def test_parse_glove_text_including_words_with_spaces():
-    glove = embeddings.parse_glove_text(GLOVE_TEXT)
+    glove = parse_glove_text(GLOVE_TEXT)
     assert glove.words == ["the", "good", "bad", "movie", ". . ."]
     assert glove.vectors.dtype == np.float32 and glove.vectors.shape == (5, 3)
     np.testing.assert_allclose(glove["bad"], [-0.5, 0.25, -1.0])
@@ -19,11 +22,11 @@ def test_parse_glove_text_including_words_with_spaces():
 
 def test_parse_glove_text_rejects_short_lines():
     with pytest.raises(ValueError):
-        embeddings.parse_glove_text("a 1 2 3\nb 1 2\n")
+        parse_glove_text("a 1 2 3\nb 1 2\n")
 
 
 def test_nearest_neighbours():
-    glove = embeddings.parse_glove_text(GLOVE_TEXT)
+    glove = parse_glove_text(GLOVE_TEXT)
     # "the" and ". . ." point the same way (cosine 0.70); "bad" is the opposite of "good".
     neighbours = glove.nearest("good", 4)
     assert {w for w, _ in neighbours[:2]} == {"the", ". . ."}
@@ -59,7 +62,7 @@ def test_packaged_glove_50d_is_complete():
 
 
 def test_build_embedding_matrix_rule_and_coverage():
-    glove = embeddings.parse_glove_text(GLOVE_TEXT)
+    glove = parse_glove_text(GLOVE_TEXT)
     vocab = Vocab(["<pad>", "<unk>", "good", "Movie", "zzz"])
     gen = torch.Generator().manual_seed(0)
     matrix, coverage = embeddings.build_embedding_matrix(vocab, glove, generator=gen)
@@ -80,26 +83,26 @@ def test_build_embedding_matrix_rule_and_coverage():
 def test_parse_glove_text_rejects_a_line_with_one_number_too_many():
     # "of 4 5 6 7" must not become the word "of 4" with vector [5, 6, 7]
     with pytest.raises(ValueError, match=r"line 2: .*4 fields after the word, expected 3 numbers"):
-        embeddings.parse_glove_text("the 1 2 3\nof 4 5 6 7\nand 7 8 9\n", dim=3)
+        parse_glove_text("the 1 2 3\nof 4 5 6 7\nand 7 8 9\n", dim=3)
     with pytest.raises(ValueError, match=r"line 2: .*4 fields after the word, expected 3 numbers"):
-        embeddings.parse_glove_text("the 1 2 3\nof 4 5 6 7\n", dim=3, words_with_spaces=True)
+        parse_glove_text("the 1 2 3\nof 4 5 6 7\n", dim=3, words_with_spaces=True)
 
 
 def test_parse_glove_text_takes_the_dimension_it_is_given():
     with pytest.raises(ValueError, match=r"line 1: .*2 fields after the word, expected 3 numbers"):
-        embeddings.parse_glove_text("the 1 2\nof 4 5 6\n", dim=3)  # a short first line
+        parse_glove_text("the 1 2\nof 4 5 6\n", dim=3)  # a short first line
     with pytest.raises(ValueError, match=r"line 1: .*word2vec"):
-        embeddings.parse_glove_text("2 3\nthe 1 2 3\nof 4 5 6\n", dim=3)  # a header line
+        parse_glove_text("2 3\nthe 1 2 3\nof 4 5 6\n", dim=3)  # a header line
     with pytest.raises(ValueError, match=r"line 3: .*2 fields after the word, expected 3 numbers"):
-        embeddings.parse_glove_text("the 1 2 3\nof 4 5 6\nand 7 8\n", dim=3)
+        parse_glove_text("the 1 2 3\nof 4 5 6\nand 7 8\n", dim=3)
 
 
 def test_parse_glove_text_names_tabs_and_accepts_trailing_spaces_and_crlf():
     with pytest.raises(ValueError, match=r"line 1: .*tab"):
-        embeddings.parse_glove_text("the\t1\t2\t3\nof\t4\t5\t6\n", dim=3)
-    glove = embeddings.parse_glove_text("the 1 2 3 \nof 4 5 6 \n", dim=3)
+        parse_glove_text("the\t1\t2\t3\nof\t4\t5\t6\n", dim=3)
+    glove = parse_glove_text("the 1 2 3 \nof 4 5 6 \n", dim=3)
     assert glove.words == ["the", "of"] and glove.vectors.tolist() == [[1, 2, 3], [4, 5, 6]]
-    mixed = embeddings.parse_glove_text("the 1 2 3\r\nof 4 5 6 \r\nand 7 8 9\r\n", dim=3)
+    mixed = parse_glove_text("the 1 2 3\r\nof 4 5 6 \r\nand 7 8 9\r\n", dim=3)
     assert {w: mixed[w].tolist() for w in mixed.words} == {
         "the": [1, 2, 3],
         "of": [4, 5, 6],
@@ -109,18 +112,18 @@ def test_parse_glove_text_names_tabs_and_accepts_trailing_spaces_and_crlf():
 
 def test_parse_glove_text_rejects_bad_numbers_with_the_source_name():
     with pytest.raises(ValueError, match=r"glove.txt: .*not a number"):
-        embeddings.parse_glove_text("the 1 2 3\nof 4 x 6\n", dim=3, source="glove.txt")
+        parse_glove_text("the 1 2 3\nof 4 x 6\n", dim=3, source="glove.txt")
     with pytest.raises(ValueError, match=r"line 2: .*empty field"):
-        embeddings.parse_glove_text("the 1 2 3\nof 4  6 7\n", dim=3)
+        parse_glove_text("the 1 2 3\nof 4  6 7\n", dim=3)
     with pytest.raises(ValueError, match=r"not finite"):
-        embeddings.parse_glove_text("the 1 2 3\nof 4 nan 6\n", dim=3)
+        parse_glove_text("the 1 2 3\nof 4 nan 6\n", dim=3)
 
 
 def test_words_with_spaces_only_where_allowed():
     text = "the 1 2 3\n. . . 4 5 6\n"
     with pytest.raises(ValueError, match=r"line 2: .*5 fields after the word, expected 3 numbers"):
-        embeddings.parse_glove_text(text, dim=3, words_with_spaces=False)
-    assert embeddings.parse_glove_text(text, dim=3).words == ["the", ". . ."]
+        parse_glove_text(text, dim=3, words_with_spaces=False)
+    assert parse_glove_text(text, dim=3).words == ["the", ". . ."]
 
 
 def glove_text(dim: int, words=("the", "good", "bad", "movie")) -> str:
@@ -134,11 +137,6 @@ def glove_text(dim: int, words=("the", "good", "bad", "movie")) -> str:
 @pytest.fixture
 def glove_files(tmp_path, monkeypatch):
     """Write a glove.6B.zip into a fresh data root and point the registry at its checksum."""
-    import hashlib
-    import zipfile
-
-    from nlpbook import registry
-
     root = tmp_path / "root"
     root.mkdir()
     monkeypatch.setenv("NLPBOOK_MIRROR", "")
@@ -191,7 +189,7 @@ def test_load_glove_rebuilds_a_damaged_word_list(glove_files):
 
 def test_trailing_space_on_the_first_line_does_not_hide_an_extra_number():
     with pytest.raises(ValueError, match=r"'of'.*4 fields after the word, expected 3"):
-        embeddings.parse_glove_text("the 1 2 3 \nof 4 5 6 7\n", dim=3)
+        parse_glove_text("the 1 2 3 \nof 4 5 6 7\n", dim=3)
 
 
 def test_load_glove_names_a_missing_member(glove_files):

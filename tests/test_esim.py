@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from nlpbook import batching, text
+from nlpbook import batching, rnn, text
 from nlpbook.models import esim
 
 
@@ -26,15 +26,10 @@ def test_masked_softmax_puts_zero_weight_on_pads():
 
 def test_masked_softmax_along_dim1():
     scores = torch.randn(2, 3, 4)
-    mask = esim.lengths_to_mask(torch.tensor([3, 1]), 3)[:, :, None]  # (B, Ta, 1)
+    mask = rnn.length_mask(torch.tensor([3, 1]), 3)[:, :, None]  # (B, Ta, 1)
     weights = esim.masked_softmax(scores, mask, dim=1)
     assert weights[1, 1:].eq(0).all()
     assert torch.allclose(weights.sum(1), torch.ones(2, 4))
-
-
-def test_lengths_to_mask():
-    mask = esim.lengths_to_mask(torch.tensor([1, 3]), 4)
-    assert mask.tolist() == [[True, False, False, False], [True, True, True, False]]
 
 
 def test_pooling_ignores_padding():
@@ -60,24 +55,31 @@ def test_enhance_shape_and_parts():
 
 def test_packed_bilstm_output_is_zero_at_padding():
     torch.manual_seed(0)
-    lstm = esim.BiLSTM(3, 4)
+    lstm = esim.ContextBiLSTM(3, 4)
     out = lstm(torch.randn(2, 5, 3), torch.tensor([5, 2]))
     assert out.shape == (2, 5, 8)
     assert out[1, 2:].eq(0).all()
 
 
 def test_exact_bilstm_equals_nn_lstm_on_the_packed_batch():
-    # esim.BiLSTM no longer packs; it must still give exactly what packing gives
+    # esim.ContextBiLSTM does not pack; it must still give exactly what packing gives
     from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
     torch.manual_seed(0)
-    lstm = esim.BiLSTM(3, 4)
+    lstm = esim.ContextBiLSTM(3, 4)
     reference = torch.nn.LSTM(3, 4, batch_first=True, bidirectional=True)
     reference.load_state_dict(lstm.lstm.state_dict())
     x, lengths = torch.randn(3, 6, 3), torch.tensor([6, 2, 4])
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     expected, _ = pad_packed_sequence(reference(packed)[0], batch_first=True, total_length=6)
     assert torch.allclose(lstm(x, lengths), expected, atol=1e-6)
+
+
+def test_packed_and_plain_context_lstms_store_the_same_weights():
+    packed, plain = esim.ContextBiLSTM(3, 4), esim.ContextBiLSTM(3, 4, packed=False)
+    plain.load_state_dict(packed.state_dict())  # same names and shapes: checkpoints swap
+    x, lengths = torch.randn(2, 5, 3), torch.tensor([5, 5])  # no padding: the two agree
+    assert torch.allclose(packed(x, lengths), plain(x, lengths), atol=1e-6)
 
 
 def test_zeroed_alignment_changes_the_logits():
@@ -106,7 +108,7 @@ def test_exact_match_flags_words_shared_with_the_other_sentence():
     a, a_len, b, b_len, _ = batching.collate_pairs(
         [([2, 1, 5, 2], [5, 1, 9], 0), ([4], [4, 4], 1)]  # id 1 is <unk>: it matches nothing
     )
-    a_match, b_match = esim.exact_match(a, esim.lengths_to_mask(a_len, 4), b, esim.lengths_to_mask(b_len, 3))
+    a_match, b_match = esim.exact_match(a, rnn.length_mask(a_len, 4), b, rnn.length_mask(b_len, 3))
     assert a_match.tolist() == [[0, 0, 1, 0], [1, 0, 0, 0]]
     assert b_match.tolist() == [[1, 0, 0], [1, 1, 0]]  # the pad (id 0) after [4, 4] is 0
 

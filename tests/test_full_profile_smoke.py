@@ -8,9 +8,9 @@ verify -> extract path into an empty data root; NLPBOOK_SMOKE=1 makes each chapt
 cell pass its config through `nlpbook.utils.smoke_config` (seconds, not hours). A notebook
 passes when every cell runs; its band checks print whatever they print.
 
-Each notebook must carry the switch in its config cell: `python scripts/add_smoke_switch.py
-notebooks/*.ipynb` puts it there. NLPBOOK_SMOKE_NOTEBOOKS=<folder> smokes the notebooks in
-that folder instead of notebooks/ (drafts, or copies with the switch applied).
+Each chapter with a config picks it with `utils.pick_config(QUICK, FULL)`, which applies the
+switch. NLPBOOK_SMOKE_NOTEBOOKS=<folder> smokes the notebooks in that folder instead of
+notebooks/ (drafts, say).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -31,8 +30,6 @@ from nbclient.exceptions import CellExecutionError
 from nlpbook import registry, utils
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import add_smoke_switch  # noqa: E402
 
 NOTEBOOKS_ENV = "NLPBOOK_SMOKE_NOTEBOOKS"
 NOTEBOOK_DIR = Path(os.environ.get(NOTEBOOKS_ENV) or ROOT / "notebooks")
@@ -72,24 +69,20 @@ def test_every_downloadable_dataset_has_a_canonical_fixture(server):
     assert named == with_urls
 
 
-def test_the_switch_is_idempotent_and_leaves_outputs_alone():
-    for path in NOTEBOOKS:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        once = add_smoke_switch.apply(json.loads(path.read_text(encoding="utf-8")))
-        twice = add_smoke_switch.apply(json.loads(add_smoke_switch.dumps(once)))
-        assert add_smoke_switch.dumps(once) == add_smoke_switch.dumps(twice), path.name
-        assert add_smoke_switch.has_switch(once), path.name
-        for before, after in zip(nb["cells"], once["cells"], strict=True):
-            assert before.get("outputs") == after.get("outputs"), path.name
-            assert before["metadata"] == after["metadata"], path.name
+def picks_its_config(nb) -> bool:
+    """True when the notebook's config passes through `utils.pick_config` (so the smoke switch
+    applies), or when it has no config to shrink (chapter 01)."""
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    defines = any("\ncfg = " in "\n" + src for src in code)
+    return not defines or any("cfg = utils.pick_config(QUICK, FULL)" in src for src in code)
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tmp_path):
     nb = nbformat.read(notebook, as_version=4)
-    assert add_smoke_switch.has_switch(nb), (
-        f"{notebook.name} has no smoke switch in its config cell, so the full profile would "
-        f"run at full size; run: python scripts/add_smoke_switch.py {notebook}"
+    assert picks_its_config(nb), (
+        f"{notebook.name} does not pick its config with utils.pick_config(QUICK, FULL), so the "
+        "full profile would run at full size"
     )
     work = tmp_path / "notebooks"  # the kernel's cwd: a copy's folder, as run_chapters.py does
     work.mkdir()

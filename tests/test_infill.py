@@ -1,14 +1,17 @@
-"""Chapter 05's word-infilling model: corpus helpers, the shift, the masked losses, decoding."""
+"""Chapter 05's word-infilling model: the shift, the masked losses, decoding, `Objective` and
+training with `train.fit`. The corpus helpers are tested in test_corpus.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import DataLoader
 
-from nlpbook import text
-from nlpbook.embeddings import GloVe
+from nlpbook import batching, corpus, text, train
+from nlpbook.glove import GloVe
 from nlpbook.models import infill
+from nlpbook.models.infill import InfillConfig, InfillModel
 
 SENTENCES = [
     ["the", "movie", "was", "good"],
@@ -29,85 +32,7 @@ def glove() -> GloVe:
 
 @pytest.fixture
 def vocab(glove):
-    return infill.build_vocab(SENTENCES, max_size=100, known=glove.index)
-
-
-def test_corpus_helpers():
-    text = "Great film!<br /><br />I don't know. It's fine? yes"
-    assert infill.split_sentences(text) == ["Great film!", "I don't know.", "It's fine?", "yes"]
-    assert infill.tokenize("I don't know, it's FINE.") == [
-        "i",
-        "do",
-        "n't",
-        "know",
-        "it",
-        "'s",
-        "fine",
-    ]
-    # quotes are not words: only GloVe's clitics keep theirs
-    assert infill.tokenize("Barker's 'Union Street' we're I'd 'sup") == [
-        "barker",
-        "'s",
-        "union",
-        "street",
-        "we",
-        "'re",
-        "i",
-        "'d",
-        "sup",
-    ]
-    assert infill.review_sentences([text], min_len=2, max_len=3) == [
-        ["great", "film"],
-        ["it", "'s", "fine"],
-    ]
-
-
-def test_vocab_keeps_known_words_and_encode_adds_markers(vocab):
-    assert vocab.itos[:4] == ["<pad>", "<unk>", infill.BEG, infill.END]
-    assert "zzz" not in vocab and vocab.itos[4] == "the"  # most frequent first
-    ids = infill.encode(["the", "zzz"], vocab)
-    assert ids == [vocab[infill.BEG], vocab["the"], vocab.unk_index, vocab[infill.END]]
-    assert infill.target_mask(torch.tensor(ids)).tolist() == [False, True, False, False]
-
-
-def test_binary_codes_and_collisions(vocab, glove):
-    codes = infill.binary_codes(vocab, glove)
-    assert codes.shape == (len(vocab), 8)
-    assert torch.equal(codes[vocab["good"]], torch.from_numpy(glove["good"] > 0).float())
-    assert codes[: infill.FIRST_WORD].sum() == 0
-    assert infill.code_collisions(codes, vocab) == [["film", "movie"]] or infill.code_collisions(
-        codes, vocab
-    ) == [["movie", "film"]]
-
-
-def test_word2vec_codes_are_signs_of_vectors_trained_on_the_sentences(vocab):
-    pytest.importorskip("gensim")
-    sentences = SENTENCES * 20 + [["the", "unseen", "word"]]  # "unseen" is not in the vocab
-    codes = infill.word2vec_codes(sentences, vocab, vector_size=16, epochs=3)
-    assert codes.shape == (len(vocab), 16)
-    assert codes[: infill.FIRST_WORD].sum() == 0
-    assert set(codes.unique().tolist()) == {0.0, 1.0}
-    assert 0.2 < codes[infill.FIRST_WORD :].mean() < 0.8  # signs of random-ish vectors
-    again = infill.word2vec_codes(sentences, vocab, vector_size=16, epochs=3)
-    assert torch.equal(codes, again)  # one worker and a seed: reproducible
-    other = infill.word2vec_codes(sentences, vocab, vector_size=16, epochs=3, seed=1)
-    assert not torch.equal(codes, other)
-    with pytest.raises(KeyError, match="never occur"):
-        infill.word2vec_codes([["the", "movie"]] * 5, vocab, vector_size=4, epochs=1)
-
-
-def test_unigram_log_prior_counts_targets_only(vocab):
-    ids = [infill.encode(s, vocab) for s in SENTENCES]
-    prior = infill.unigram_log_prior(ids, len(vocab))
-    assert prior.shape == (len(vocab),)
-    assert torch.isinf(prior[: infill.FIRST_WORD]).all()  # pad, unk, <beg>, <end>
-    probs = prior[infill.FIRST_WORD :].exp()
-    assert torch.allclose(probs.sum(), torch.tensor(1.0))
-    # "the" occurs 3 times, "dull" once; add-one smoothing: (3 + 1) / (1 + 1)
-    assert torch.allclose(prior[vocab["the"]] - prior[vocab["dull"]], torch.log(torch.tensor(2.0)))
-    words = sum(len([t for t in s if t in vocab.stoi]) for s in SENTENCES)
-    n_words = len(vocab) - infill.FIRST_WORD
-    assert torch.allclose(prior[vocab["the"]], torch.log(torch.tensor(4.0 / (words + n_words))))
+    return corpus.build_vocab(SENTENCES, max_size=100, known=glove.index)
 
 
 def test_shift_context_sees_only_neighbours():
@@ -121,7 +46,7 @@ def test_shift_context_sees_only_neighbours():
 @pytest.mark.parametrize("out_features", [8, 12])
 def test_prediction_at_t_does_not_depend_on_word_at_t(out_features):
     torch.manual_seed(0)
-    model = infill.InfillModel(12, out_features, embedding_dim=6, hidden_size=5, mlp_size=7).eval()
+    model = InfillModel(InfillConfig(12, out_features, embedding_dim=6, hidden_size=5, mlp_size=7)).eval()
     ids = torch.tensor([[2, 5, 6, 7, 8, 3], [2, 9, 10, 3, 0, 0]])
     lengths = torch.tensor([6, 4])
     base = model(ids, lengths)
@@ -137,7 +62,7 @@ def test_prediction_at_t_does_not_depend_on_word_at_t(out_features):
 
 def test_padding_does_not_change_predictions():
     torch.manual_seed(0)
-    model = infill.InfillModel(12, 8, embedding_dim=6, hidden_size=5, mlp_size=7).eval()
+    model = InfillModel(InfillConfig(12, 8, embedding_dim=6, hidden_size=5, mlp_size=7)).eval()
     alone = model(torch.tensor([[2, 9, 10, 3]]), torch.tensor([4]))
     padded = model(torch.tensor([[2, 9, 10, 3, 0, 0]]), torch.tensor([4]))
     assert torch.allclose(alone[0], padded[0, :4], atol=1e-6)
@@ -147,13 +72,13 @@ def test_padding_does_not_change_predictions():
 def test_loss_ignores_pad_unk_and_markers(head):
     torch.manual_seed(0)
     codes = (torch.rand(10, 6) > 0.5).float()
-    codes[: infill.FIRST_WORD] = 0
+    codes[: corpus.FIRST_WORD] = 0
     ids = torch.tensor([[2, 5, 1, 7, 3], [2, 8, 3, 0, 0]])  # unk (1) at [0, 2]
     width = 6 if head == "binary" else 10
     output = torch.randn(2, 5, width, requires_grad=True)
     loss = infill.infill_loss(output, ids, head, codes)
     loss.backward()
-    masked = ~infill.target_mask(ids)
+    masked = ~corpus.target_mask(ids)
     assert output.grad[masked].abs().sum() == 0
     assert output.grad[~masked].abs().sum() > 0
     noisy = output.detach().clone()
@@ -183,7 +108,7 @@ def test_decoding_by_nearest_code():
     for metric in infill.METRICS:
         scores = infill.word_scores(logits, "binary", codes, metric)
         assert scores.shape == (1, 8)
-        assert torch.isinf(scores[0, : infill.FIRST_WORD]).all()
+        assert torch.isinf(scores[0, : corpus.FIRST_WORD]).all()
         assert int(scores.argmax()) == 7
         assert infill.rank_of_target(scores, torch.tensor([7])).item() == 0
     hamming = infill.word_scores(logits, "binary", codes, "hamming")
@@ -219,15 +144,15 @@ def test_rank_breaks_ties_towards_frequent_words():
 @pytest.mark.parametrize("head", ["binary", "softmax"])
 def test_fill_blank(vocab, glove, head):
     torch.manual_seed(0)
-    codes = infill.binary_codes(vocab, glove)
+    codes = corpus.binary_codes(vocab, glove)
     out = codes.shape[1] if head == "binary" else len(vocab)
-    model = infill.InfillModel(len(vocab), out, embedding_dim=6, hidden_size=5, mlp_size=7)
+    model = InfillModel(InfillConfig(len(vocab), out, embedding_dim=6, hidden_size=5, mlp_size=7))
     best = infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)
-    assert len(best) == 3 and all(word in vocab.itos[infill.FIRST_WORD :] for word, _ in best)
+    assert len(best) == 3 and all(word in vocab.itos[corpus.FIRST_WORD :] for word, _ in best)
     values = [s for _, s in best]
     assert values == sorted(values, reverse=True)  # probabilities or log-likelihoods
     scores = infill.blank_scores(model, vocab, "The movie was __ !", head, codes)
-    assert scores.shape == (len(vocab),) and torch.isinf(scores[: infill.FIRST_WORD]).all()
+    assert scores.shape == (len(vocab),) and torch.isinf(scores[: corpus.FIRST_WORD]).all()
     assert [vocab.itos[i] for i in scores.topk(3).indices] == [w for w, _ in best]
     with pytest.raises(ValueError, match="no blank"):
         infill.fill_blank(model, vocab, "the movie was good", head, codes)
@@ -240,7 +165,7 @@ def test_fill_blank(vocab, glove, head):
     with pytest.raises(ValueError, match="empty"):
         infill.fill_blank(model, vocab, "   ", head, codes)
     everything = infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=10**6)
-    assert sorted(w for w, _ in everything) == sorted(vocab.itos[infill.FIRST_WORD :])
+    assert sorted(w for w, _ in everything) == sorted(vocab.itos[corpus.FIRST_WORD :])
     for bad_k in [0, -1, 2.5, True]:
         with pytest.raises(ValueError, match="k must be a positive int"):
             infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=bad_k)
@@ -253,3 +178,83 @@ def test_rank_of_target_stays_on_the_scores_device():
     targets = torch.tensor([0, 3, 6], device="meta")
     ranks = infill.rank_of_target(scores, targets)
     assert ranks.device.type == "meta" and ranks.shape == (3,)
+
+
+# ---------------------------------------------------------------- Objective and train.fit (issue 19)
+
+# words 4 and 5 share a code, so the binary head's likelihood ties them
+TIE_CODES = torch.tensor([[0, 0, 0]] * 4 + [[1, 1, 0], [1, 1, 0], [0, 1, 1], [1, 0, 1]]).float()
+IDS = torch.tensor([[2, 4, 5, 1, 6, 3], [2, 5, 4, 7, 3, 0]])  # targets 4 5 6 and 5 4 7
+
+
+def tied_output(head: str) -> torch.Tensor:
+    """Every position scores words 4 and 5 equally, and above 6 and 7."""
+    row = torch.tensor([5.0, 5.0, -5.0]) if head == "binary" else torch.tensor([0, 0, 0, 0, 3, 3, 1, 1.0])
+    return row.expand(2, 6, -1).clone()
+
+
+@pytest.mark.parametrize("head", infill.HEADS)
+def test_objective_score_is_top1_with_ties_to_the_lower_id(head):
+    objective = infill.Objective(head, TIE_CODES if head == "binary" else None)
+    assert objective.score(tied_output(head), IDS) == (2, 6)  # the tie goes to 4: right for 4s only
+    mask = corpus.target_mask(IDS)
+    random = torch.randn(2, 6, tied_output(head).shape[-1], generator=torch.Generator().manual_seed(0))
+    for output in (tied_output(head), random):
+        ranks = infill.rank_of_target(infill.word_scores(output[mask], head, TIE_CODES), IDS[mask])
+        assert objective.score(output, IDS) == (int((ranks == 0).sum()), 6)
+
+
+def test_objective_loss_is_the_masked_loss_and_bad_heads_are_refused():
+    output = torch.randn(2, 6, 3)
+    expected = infill.infill_loss(output, IDS, "binary", TIE_CODES)
+    assert torch.equal(infill.Objective("binary", TIE_CODES).loss(output, IDS), expected)
+    with pytest.raises(ValueError, match="head must be"):
+        infill.Objective("sigmoid")
+    with pytest.raises(ValueError, match="binary head needs its word codes"):
+        infill.Objective("binary")
+
+
+TRAIN = [[2, 4, 5, 6, 3], [2, 5, 6, 7, 8, 3], [2, 4, 6, 3], [2, 7, 8, 4, 5, 6, 3]]
+VAL = [[2, 4, 5, 6, 7, 3], [2, 8, 4, 1, 3]]  # 6 target words
+
+
+def sentences(data: list[list[int]]) -> DataLoader:
+    return DataLoader(data, batch_size=2, collate_fn=batching.collate_targets)
+
+
+def tiny_infill(head: str) -> tuple[InfillModel, infill.Objective]:
+    torch.manual_seed(0)
+    codes = (torch.rand(9, 4) > 0.5).float()
+    codes[: corpus.FIRST_WORD] = 0
+    out = 4 if head == "binary" else 9
+    model = InfillModel(InfillConfig(9, out, embedding_dim=6, hidden_size=5, mlp_size=7))
+    return model, infill.Objective(head, codes if head == "binary" else None)
+
+
+@pytest.mark.parametrize("head", infill.HEADS)
+def test_fit_with_an_objective_trains_and_keeps_the_best_epoch(head):
+    model, objective = tiny_infill(head)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    history = train.fit(
+        model, sentences(TRAIN), sentences(VAL), objective.loss, optimizer, 30, score=objective.score,
+        clip=1.0, monitor="val_acc", patience=1, progress=False, verbose=False,
+    )  # fmt: skip
+    # top-1 over 6 words improves at most 6 times: it stopped early, after a worse epoch
+    assert len(history) < 30 and not history[-1]["best"]
+    best = [row for row in history if row["best"]][-1]
+    after = train.evaluate(model, sentences(VAL), objective.loss, score=objective.score)
+    assert after["n"] == 6 and after["acc"] == best["val_acc"]
+    assert after["loss"] == pytest.approx(best["val_loss"])
+    assert after["loss"] != pytest.approx(history[-1]["val_loss"])
+
+
+@pytest.mark.parametrize("head", infill.HEADS)
+def test_infill_evaluate_agrees_with_train_evaluate_on_the_same_batches(head):
+    model, objective = tiny_infill(head)
+    loader = sentences(TRAIN + VAL)
+    ids, lengths, targets = next(iter(loader))
+    assert torch.equal(targets, ids)  # collate_targets: the ids are their own targets
+    mine = infill.evaluate(model, loader, head, objective.codes)
+    shared = train.evaluate(model, loader, objective.loss, score=objective.score)
+    assert mine["top1"] == pytest.approx(shared["acc"])
+    assert mine["loss"] == pytest.approx(shared["loss"])

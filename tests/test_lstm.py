@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
 from nlpbook import text
-from nlpbook.models.lstm import LSTM, LSTMCell, SentimentLSTM, predict_sentiment
+from nlpbook.models import lstm
+from nlpbook.models.lstm import LSTM, LSTMCell, SentimentLSTM, SentimentLSTMConfig, classify_review
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
 
@@ -102,10 +105,77 @@ def test_record_gates_shapes_and_ranges():
     assert scratch.gates == []
 
 
-def test_to_double_keeps_cells_and_parameters_in_sync():
+def test_double_and_to_move_the_parameters_that_forward_uses():
+    # forward reads the registered parameters, so .double() / .to() need no private hook
+    torch.manual_seed(0)
+    reference = nn.LSTM(3, 4, num_layers=2).double()
     scratch = LSTM(3, 4, num_layers=2).double()
-    assert scratch.cells[1].weight_hh is scratch.weight_hh_l1
-    assert scratch.cells[0].weight_ih.dtype == torch.float64
+    assert {p.dtype for p in scratch.parameters()} == {torch.float64}
+    scratch.load_state_dict(reference.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    out, (h, c) = scratch(x)
+    ref_out, (ref_h, ref_c) = reference(x)
+    for mine, theirs in ((out, ref_out), (h, ref_h), (c, ref_c)):
+        torch.testing.assert_close(mine, theirs, atol=1e-10, rtol=0)
+    single = scratch.to(torch.float32)(x.float())[0]
+    assert single.dtype == torch.float32
+    torch.testing.assert_close(single, ref_out.float(), atol=1e-5, rtol=0)
+    assert scratch.to("meta")(x.to("meta"))[0].device.type == "meta"  # moved, not copied
+
+
+def test_layer_parameters_are_the_registered_ones_in_nn_lstm_order():
+    scratch = LSTM(3, 4, num_layers=2)
+    names = [f"{p}_l1" for p in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    assert all(a is getattr(scratch, n) for a, n in zip(scratch.layer_parameters(1), names, strict=True))
+    assert [n for n, _ in scratch.named_parameters()] == [n for n, _ in nn.LSTM(3, 4, 2).named_parameters()]
+
+
+def expected_init(seed: int, input_size: int, hidden: int, num_layers: int) -> list[torch.Tensor]:
+    """The pre-refactor initialisation, by hand: per layer weight_ih, weight_hh, bias_ih and
+    bias_hh, each torch.empty then uniform_(-1/sqrt(H), 1/sqrt(H)), in that order."""
+    torch.manual_seed(seed)
+    bound = 1 / math.sqrt(hidden)
+    tensors = []
+    for k in range(num_layers):
+        inputs = input_size if k == 0 else hidden
+        for shape in ((4 * hidden, inputs), (4 * hidden, hidden), (4 * hidden,), (4 * hidden,)):
+            tensors.append(torch.empty(shape).uniform_(-bound, bound))
+    return tensors
+
+
+@pytest.mark.parametrize("num_layers", [1, 3])
+def test_seeded_initialisation_is_the_same_as_before_the_refactor(num_layers):
+    expected = expected_init(5, 3, 4, num_layers)
+    torch.manual_seed(5)
+    scratch = LSTM(3, 4, num_layers=num_layers)
+    params = list(scratch.parameters())
+    assert len(params) == len(expected)
+    assert all(torch.equal(p, e) for p, e in zip(params, expected, strict=True))
+    torch.manual_seed(5)
+    cell = LSTMCell(3, 4)
+    assert all(torch.equal(p, e) for p, e in zip(cell.parameters(), expected[:4], strict=True))
+
+
+def test_init_parameters_draws_uniform_within_one_over_sqrt_hidden():
+    torch.manual_seed(0)
+    params = [nn.Parameter(torch.empty(400, 3)), nn.Parameter(torch.empty(400))]
+    lstm.init_parameters(16, *params)
+    for p in params:
+        assert 0.2 < p.abs().max() <= 0.25 and p.min() < -0.2
+
+
+def test_step_functions_equal_nn_lstmcell_and_return_the_gates():
+    torch.manual_seed(2)
+    reference = nn.LSTMCell(3, 4).double()
+    x = torch.randn(2, 3, dtype=torch.float64)
+    h, c = torch.randn(2, 4, dtype=torch.float64), torch.randn(2, 4, dtype=torch.float64)
+    x_proj = lstm.project_input(x, reference.weight_ih, reference.bias_ih, reference.bias_hh)
+    h_next, c_next, (i, f, g, o) = lstm.lstm_step(x_proj, (h, c), reference.weight_hh)
+    ref_h, ref_c = reference(x, (h, c))
+    torch.testing.assert_close(h_next, ref_h, atol=1e-10, rtol=0)
+    torch.testing.assert_close(c_next, ref_c, atol=1e-10, rtol=0)
+    torch.testing.assert_close(c_next, f * c + i * g, atol=1e-12, rtol=0)
+    torch.testing.assert_close(h_next, o * torch.tanh(c_next), atol=1e-12, rtol=0)
 
 
 def test_bad_arguments():
@@ -116,32 +186,44 @@ def test_bad_arguments():
 
 
 @pytest.mark.parametrize("scratch", [False, True])
-def test_sentiment_model_and_predict(scratch):
+def test_sentiment_model_and_classify_review(scratch):
     torch.manual_seed(0)
     vocab = text.Vocab(["<pad>", "<unk>", "good", "bad", "movie"])
-    model = SentimentLSTM(len(vocab), 8, 6, num_layers=2, dropout=0.1, scratch=scratch)
+    model = SentimentLSTM(SentimentLSTMConfig(len(vocab), 8, 6, num_layers=2, dropout=0.1, scratch=scratch))
     logits = model(torch.randint(0, 5, (3, 10)))
     assert logits.shape == (3,)
-    result = predict_sentiment(model, vocab, "Good movie!", seq_len=10)
+    result = classify_review(model, vocab, "Good movie!", seq_len=10)
     assert result["label"] in ("positive", "negative")
     assert 0.0 <= result["probability"] <= 1.0
     assert result["known"] == 2
     with pytest.raises(text.NoKnownWords, match="no word of the review.*2 tokens"):
-        predict_sentiment(model, vocab, "zzz qqq", seq_len=10)
+        classify_review(model, vocab, "zzz qqq", seq_len=10)
     # only the kept (last seq_len) tokens count: the known word is cut off
     with pytest.raises(text.NoKnownWords):
-        predict_sentiment(model, vocab, "good " + "zzz " * 10, seq_len=10)
-    assert predict_sentiment(model, vocab, "good " + "zzz " * 9, seq_len=10)["known"] == 1
+        classify_review(model, vocab, "good " + "zzz " * 10, seq_len=10)
+    assert classify_review(model, vocab, "good " + "zzz " * 9, seq_len=10)["known"] == 1
     with pytest.raises(ValueError, match="empty"):
-        predict_sentiment(model, vocab, "   ", seq_len=10)
+        classify_review(model, vocab, "   ", seq_len=10)
     with pytest.raises(TypeError, match="string"):
-        predict_sentiment(model, vocab, None, seq_len=10)
+        classify_review(model, vocab, None, seq_len=10)
 
 
 def test_scratch_and_builtin_sentiment_models_agree():
     torch.manual_seed(0)
-    builtin = SentimentLSTM(20, 4, 5, num_layers=2, scratch=False).double().eval()
-    scratch = SentimentLSTM(20, 4, 5, num_layers=2, scratch=True).double().eval()
+    builtin = SentimentLSTM(SentimentLSTMConfig(20, 4, 5, num_layers=2, scratch=False)).double().eval()
+    scratch = SentimentLSTM(SentimentLSTMConfig(20, 4, 5, num_layers=2, scratch=True)).double().eval()
     scratch.load_state_dict(builtin.state_dict())
     ids = torch.randint(0, 20, (3, 9))
     torch.testing.assert_close(scratch(ids), builtin(ids), atol=1e-10, rtol=0)
+
+
+def test_classify_review_keeps_the_last_tokens_unless_told_first():
+    torch.manual_seed(0)
+    vocab = text.Vocab(["<pad>", "<unk>", "good", "bad", "movie"])
+    model = SentimentLSTM(SentimentLSTMConfig(len(vocab), 8, 6))
+    review = "good " + "zzz " * 10  # the known word is the first of 11 tokens
+    assert classify_review(model, vocab, review, seq_len=10, keep="first")["known"] == 1
+    with pytest.raises(text.NoKnownWords):
+        classify_review(model, vocab, review, seq_len=10)  # default: the last 10
+    with pytest.raises(ValueError, match="keep"):
+        classify_review(model, vocab, review, seq_len=10, keep="end")  # the old spelling

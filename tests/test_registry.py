@@ -279,7 +279,9 @@ def test_override_with_a_wrong_checksum_leaves_nothing(server, env):
     filename, payload, _ = CASES["imdb"]
     Handler.files = {f"/{filename}": payload}
     env({"imdb": {filename: {"urls": [f"{server}/{filename}"], "checksum": "sha256:" + "ab" * 32}}})
-    with pytest.raises(data.DataError, match=f"downloaded from {server}/{filename}.*expected abab"):
+    with pytest.raises(
+        files.DataError, match=f"downloaded from {server}/{filename}.*expected abab"
+    ):
         data.fetch("imdb", progress=False, retries=1)
     assert leftovers(env.root) == []
 
@@ -332,7 +334,7 @@ def test_bad_override_files_give_clear_errors(env, content, message):
     with pytest.raises(registry.RegistryOverrideError, match=message) as info:
         registry.get_spec("imdb")
     assert str(path) in str(info.value) and registry.OVERRIDE_ENV in str(info.value)
-    assert isinstance(info.value, data.DataError)
+    assert isinstance(info.value, files.DataError)
 
 
 def test_missing_override_file_and_cli_message(env, monkeypatch, tmp_path):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nlpbook import data
-from nlpbook.models import reviews
+from nlpbook import data, reviews, text
 
 
-def test_clean_and_tokenize():
+def test_normalize_and_tokenize():
     tokens = reviews.tokenize_review(
         "Check http://www.foo.com/x?y=1 and Amazon.com in 2003! Don't."
     )
     assert tokens == ["check", "<url>", "and", "<url>", "in", "0000", "!", "do", "n't", "."]
-    assert reviews.clean_review("GREAT 5 stars") == "great 0 stars"
+    assert reviews.normalize_review("GREAT 5 stars") == "great 0 stars"
 
 
 def test_sentence_final_periods_are_split_off():
@@ -28,12 +27,27 @@ def test_sentence_final_periods_are_split_off():
 def test_pad_left_pads_and_truncates():
     assert reviews.pad_left([5, 6], 4).tolist() == [0, 0, 5, 6]
     assert reviews.pad_left([1, 2, 3, 4, 5], 3).tolist() == [3, 4, 5]  # the end is kept
-    assert reviews.pad_left([1, 2, 3, 4, 5], 3, keep="start").tolist() == [1, 2, 3]
-    with pytest.raises(ValueError, match="keep"):
-        reviews.pad_left([1], 2, keep="middle")
+    assert reviews.pad_left([1, 2, 3, 4, 5], 3, keep="first").tolist() == [1, 2, 3]
+    for bad in ("middle", "start", "end"):  # one vocabulary, text.KEEP; "start"/"end" are gone
+        with pytest.raises(ValueError, match="keep"):
+            reviews.pad_left([1], 2, keep=bad)
     assert reviews.pad_left([], 2, pad_index=9).tolist() == [9, 9]
     with pytest.raises(ValueError):
         reviews.pad_left([1], 0)
+
+
+def test_cut_sentences_cuts_after_sentence_ends_only():
+    assert reviews.cut_sentences("it broke. avoid it!: bad (really.) 3.5 stars") == [
+        "it broke.", " avoid it!", ": bad (really.", ") 3.5 stars",
+    ]  # fmt: skip
+
+
+def test_encode_padded_looks_up_pads_and_truncates_each_review():
+    vocab = text.Vocab(["<pad>", "<unk>", "good", "bad"])
+    ids = reviews.encode_padded([["good"], ["bad", "zzz", "good"]], vocab, 2)
+    assert ids.tolist() == [[0, 2], [1, 2]] and ids.dtype == torch.long
+    assert reviews.encode_padded([["bad", "zzz", "good"]], vocab, 2, keep="first").tolist() == [[3, 1]]
+    assert reviews.encode_padded([], vocab, 2).shape == (0, 2)
 
 
 def test_split_indices_partition():
@@ -78,6 +92,15 @@ def test_prepare_with_separate_test_set():
         _reviews(10), seq_len=5, fractions=(0.8, 0.2), test_reviews=_reviews(4)
     )
     assert [len(prepared.train), len(prepared.val), len(prepared.test)] == [8, 2, 4]
+
+
+def test_prepare_reviews_truncates_as_keep_says():
+    items = [("good good bad", 1), ("good bad bad", 0)]
+    last = reviews.prepare_reviews(items, seq_len=1, min_freq=1, fractions=(1.0, 0.0, 0.0))
+    first = reviews.prepare_reviews(items, seq_len=1, min_freq=1, fractions=(1.0, 0.0, 0.0), keep="first")
+    vocab = last.vocab
+    assert sorted(last.train.tensors[0].flatten().tolist()) == [vocab["bad"], vocab["bad"]]
+    assert sorted(first.train.tensors[0].flatten().tolist()) == [vocab["good"], vocab["good"]]
 
 
 def test_length_coverage():

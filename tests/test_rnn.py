@@ -195,3 +195,10 @@ def test_reverse_index_is_an_involution_that_keeps_padding_in_place():
     x = torch.arange(15.0).reshape(3, 5, 1)
     twice = rnn.reverse_within_length(rnn.reverse_within_length(x, index), index)
     assert torch.equal(twice, x)
+
+
+def test_length_mask_is_true_at_real_steps():
+    mask = rnn.length_mask(torch.tensor([1, 3]), 4)
+    assert mask.dtype == torch.bool
+    assert mask.tolist() == [[True, False, False, False], [True, True, True, False]]
+    assert rnn.length_mask(torch.tensor([2], device="meta"), 3).device.type == "meta"

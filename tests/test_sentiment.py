@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nlpbook import batching, text, train
+from nlpbook import batching, checkpoints, text, train, utils
 from nlpbook.models import sentiment
 
 
@@ -12,18 +12,23 @@ def tiny_vocab() -> text.Vocab:
     return text.Vocab.build([["good", "bad", "film", "great", "awful", "the", "."]])
 
 
+def config(vocab_size: int, embedding_dim: int, hidden_size: int, **kw) -> sentiment.BiLSTMSentimentConfig:
+    return sentiment.BiLSTMSentimentConfig(vocab_size, embedding_dim, hidden_size, **kw)
+
+
 def tiny_model(vocab_size: int = 9, seed: int = 0) -> sentiment.BiLSTMSentiment:
     torch.manual_seed(seed)
-    return sentiment.BiLSTMSentiment(vocab_size, embedding_dim=6, hidden_size=5).eval()
+    return sentiment.BiLSTMSentiment(config(vocab_size, embedding_dim=6, hidden_size=5)).eval()
 
 
 def test_full_profile_parameter_count_matches_the_original():
-    model = sentiment.BiLSTMSentiment(25_002, 100, 256, num_layers=2, dropout=0.5)
-    assert sentiment.count_parameters(model) == 4_810_857
+    model = sentiment.BiLSTMSentiment(config(25_002, 100, 256, num_layers=2, dropout=0.5))
+    assert utils.count_parameters(model) == 4_810_857
 
 
 def test_architecture_as_in_the_original():
-    model = sentiment.BiLSTMSentiment(30, 8, 7, pad_index=0)
+    model = sentiment.BiLSTMSentiment(config(30, 8, 7, pad_index=0))
+    assert model.config == sentiment.BiLSTMSentimentConfig(30, 8, 7)  # the defaults: 2 layers, 0.5
     assert model.embedding.padding_idx == 0
     assert model.rnn.bidirectional and model.rnn.num_layers == 2 and model.rnn.dropout == 0.5
     assert model.fc.in_features == 14 and model.fc.out_features == 1
@@ -49,21 +54,21 @@ def test_lengths_on_gpu_style_tensor_are_moved_to_cpu():
     assert torch.allclose(model(ids, lengths), model(ids, lengths.int()))
 
 
-def test_encode_keeps_last_or_first_tokens():
+def test_encode_review_keeps_last_or_first_tokens():
     vocab = tiny_vocab()
     tokens = ["the", "film", "good", "zzz"]
-    assert sentiment.encode(tokens, vocab, 2) == [vocab["good"], vocab.unk_index]
-    assert sentiment.encode(tokens, vocab, 2, keep="first") == [vocab["the"], vocab["film"]]
-    assert len(sentiment.encode(tokens, vocab)) == 4
+    assert sentiment.encode_review(tokens, vocab, 2) == [vocab["good"], vocab.unk_index]
+    assert sentiment.encode_review(tokens, vocab, 2, keep="first") == [vocab["the"], vocab["film"]]
+    assert len(sentiment.encode_review(tokens, vocab)) == 4
     with pytest.raises(ValueError, match="keep"):
-        sentiment.encode(tokens, vocab, 2, keep="middle")
+        sentiment.encode_review(tokens, vocab, 2, keep="middle")
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
-def test_encode_refuses_a_max_tokens_that_slicing_would_misread(bad):
+def test_encode_review_refuses_a_max_tokens_that_slicing_would_misread(bad):
     # 0 used to mean "no limit" and -1 "drop the first token"
-    with pytest.raises(ValueError, match="max_tokens must be None"):
-        sentiment.encode(["the", "film"], tiny_vocab(), bad)
+    with pytest.raises(ValueError, match="the limit must be None"):
+        sentiment.encode_review(["the", "film"], tiny_vocab(), bad)
 
 
 def test_clean_review_drops_line_breaks_and_extra_spaces():
@@ -105,7 +110,7 @@ def test_a_few_steps_learn_a_toy_task():
     data = [([vocab["the"], good, vocab["film"]], 1), ([bad, vocab["film"]], 0)] * 8
     loader = torch.utils.data.DataLoader(data, batch_size=8, collate_fn=batching.collate_batch)
     torch.manual_seed(0)
-    model = sentiment.BiLSTMSentiment(len(vocab), 6, 5, dropout=0.0)
+    model = sentiment.BiLSTMSentiment(config(len(vocab), 6, 5, dropout=0.0))
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     history = train.fit(
         model,
@@ -120,35 +125,33 @@ def test_a_few_steps_learn_a_toy_task():
     assert history[-1]["val_acc"] == 1.0 and history[-1]["val_loss"] < history[0]["val_loss"]
 
 
-def test_bundle_round_trip(tmp_path):
+def test_checkpoint_round_trip(tmp_path):
     vocab = tiny_vocab()
     model = tiny_model(len(vocab))
-    path = sentiment.save_bundle(tmp_path / "s.pt", model, vocab, tokenizer="basic", max_tokens=4)
-    loaded, loaded_vocab, config = sentiment.load_bundle(path)
-    assert loaded_vocab == vocab and config["tokenizer"] == "basic" and config["max_tokens"] == 4
+    extra = {"tokenizer": "basic", "max_tokens": 4}
+    path = checkpoints.save_checkpoint(tmp_path / "s.pt", model, vocab, extra)
+    loaded, loaded_vocab, loaded_extra = checkpoints.load(path, sentiment.BiLSTMSentiment)
+    assert loaded_vocab == vocab and loaded_extra == extra and loaded.config == model.config
     assert not loaded.training
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[name])
     args = (vocab, "good film", text.basic_tokenize)
     assert sentiment.predict_sentiment(loaded, *args) == sentiment.predict_sentiment(model, *args)
-    torch.load(path, weights_only=True)  # no pickled code in the bundle
+    torch.load(path, weights_only=True)  # no pickled code in the checkpoint
 
 
-def test_bundle_errors(tmp_path):
+def test_checkpoint_errors(tmp_path):
     vocab = tiny_vocab()
     with pytest.raises(ValueError, match="rows"):
-        sentiment.save_bundle(tmp_path / "x.pt", tiny_model(len(vocab) + 1), vocab)
-    with pytest.raises(ValueError, match="lacks"):
-        sentiment.build_model({"vocab_size": 3})
-    # a bundle whose config says a different hidden size than its weights
-    path = train.save_checkpoint(
-        tmp_path / "bad.pt",
-        tiny_model(len(vocab)),
-        vocab,
-        {**sentiment.model_config(tiny_model(len(vocab))), "hidden_size": 4},
-    )
+        checkpoints.save_checkpoint(tmp_path / "x.pt", tiny_model(len(vocab) + 1), vocab)
+    with pytest.raises(ValueError, match="does not fit BiLSTMSentimentConfig"):
+        checkpoints.build(sentiment.BiLSTMSentiment, {"vocab_size": 3})
+    # a checkpoint whose config says a different hidden size than its weights
+    model = tiny_model(len(vocab))
+    model.config = config(len(vocab), embedding_dim=6, hidden_size=4)
+    path = checkpoints.save_checkpoint(tmp_path / "bad.pt", model, vocab)
     with pytest.raises(ValueError, match="does not match"):
-        sentiment.load_bundle(path)
+        checkpoints.load(path, sentiment.BiLSTMSentiment)
 
 
 @settings(max_examples=40, deadline=None)

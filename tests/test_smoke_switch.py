@@ -1,10 +1,10 @@
-"""The smoke run's scale-down: `utils.smoke_config` and `scripts/add_smoke_switch.py`."""
+"""The smoke run's scale-down, `utils.smoke_config`, and how every chapter picks its config:
+`utils.pick_config(QUICK, FULL)` (by NLPBOOK_PROFILE, shrunk when NLPBOOK_SMOKE=1)."""
 
 from __future__ import annotations
 
-import ast
 import json
-import sys
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +13,6 @@ import pytest
 from nlpbook import utils
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-import add_smoke_switch  # noqa: E402
-import colab_cells  # noqa: E402
 
 
 @dataclass
@@ -73,143 +70,54 @@ def test_smoke_config_never_grows_a_size_and_refuses_non_configs():
             utils.smoke_config(bad)
 
 
-def notebook(config_cell: str, *, other: str = "print(cfg)\n") -> dict:
-    cells = [
-        {"cell_type": "markdown", "id": "t", "metadata": {}, "source": ["# 0X title\n"]},
-        {
-            "cell_type": "code",
-            "execution_count": 1,
-            "id": "c",
-            "metadata": {"tags": ["keep"]},
-            "outputs": [{"name": "stdout", "output_type": "stream", "text": ["quick\n"]}],
-            "source": config_cell.splitlines(keepends=True),
-        },
-        {
-            "cell_type": "code",
-            "execution_count": 2,
-            "id": "d",
-            "metadata": {},
-            "outputs": [],
-            "source": other.splitlines(keepends=True),
-        },
-    ]
-    return {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+# ---------------------------------------------------------------- pick_config (issue 19)
+
+QUICK, FULL = FullConfig(epochs=3, batch_size=4), FullConfig()
 
 
-CONFIG_CELL = """import random
-import time
-from dataclasses import dataclass
-
-import torch
-
-from nlpbook import data, utils
-
-PROFILE = utils.get_profile()
-
-
-@dataclass
-class Config:
-    epochs: int
+@pytest.mark.parametrize("smoke", [None, "0", "", "true"])
+def test_pick_config_picks_by_profile_and_leaves_sizes_alone_without_smoke(monkeypatch, smoke):
+    monkeypatch.delenv("NLPBOOK_SMOKE", raising=False)
+    if smoke is not None:
+        monkeypatch.setenv("NLPBOOK_SMOKE", smoke)
+    monkeypatch.delenv("NLPBOOK_PROFILE", raising=False)
+    assert utils.pick_config(QUICK, FULL) is QUICK
+    monkeypatch.setenv("NLPBOOK_PROFILE", "full")
+    assert utils.pick_config(QUICK, FULL) is FULL  # not shrunk: 10 epochs, batches of 128
 
 
-cfg = (Config(epochs=3)
-       if PROFILE == "quick" else Config(epochs=30))
-device = utils.get_device()
-print(cfg)
-"""
+@pytest.mark.parametrize("profile", ["quick", "full"])
+def test_pick_config_shrinks_the_picked_config_when_smoke_is_1(monkeypatch, profile):
+    monkeypatch.setenv("NLPBOOK_SMOKE", "1")
+    monkeypatch.setenv("NLPBOOK_PROFILE", profile)
+    picked = QUICK if profile == "quick" else FULL
+    assert utils.pick_config(QUICK, FULL) == utils.smoke_config(picked)
+    assert utils.pick_config(QUICK, FULL).glove == picked.glove  # the profile's code paths
 
 
-def source(nb: dict, index: int = 1) -> str:
-    return "".join(nb["cells"][index]["source"])
+def test_pick_config_refuses_an_unknown_profile(monkeypatch):
+    monkeypatch.setenv("NLPBOOK_PROFILE", "fast")
+    with pytest.raises(ValueError, match="not a profile"):
+        utils.pick_config(QUICK, FULL)
 
 
-def test_switch_goes_right_after_the_cfg_assignment_with_import_os():
-    nb = add_smoke_switch.apply(notebook(CONFIG_CELL))
-    code = source(nb)
-    lines = code.splitlines()
-    assert lines[:4] == [
-        "import os",
-        "import random",
-        "import time",
-        "from dataclasses import dataclass",
-    ]
-    end = lines.index('       if PROFILE == "quick" else Config(epochs=30))')
-    assert lines[end + 1 : end + 4] == [
-        add_smoke_switch.SMOKE_COMMENT,
-        add_smoke_switch.SMOKE_LINE,
-        "device = utils.get_device()",
-    ]
-    ast.parse(code)
-    assert nb["cells"][1]["outputs"][0]["text"] == ["quick\n"]
-    assert nb["cells"][1]["metadata"] == {"tags": ["keep"]}
-    assert source(nb, 2) == "print(cfg)\n" and add_smoke_switch.has_switch(nb)
+def notebook_code(path: Path) -> str:
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
 
 
-def test_the_switch_line_shrinks_only_when_nlpbook_smoke_is_1(monkeypatch):
-    code = source(add_smoke_switch.apply(notebook(CONFIG_CELL))).replace("print(cfg)\n", "")
-    for value, epochs in (("1", 1), ("0", 3), ("", 3), (None, 3)):
-        monkeypatch.delenv("NLPBOOK_SMOKE", raising=False)
-        monkeypatch.delenv("NLPBOOK_PROFILE", raising=False)
-        if value is not None:
-            monkeypatch.setenv("NLPBOOK_SMOKE", value)
-        namespace: dict = {"__name__": "cell"}
-        exec(compile(code, "cell", "exec", dont_inherit=True), namespace)
-        assert namespace["cfg"].epochs == epochs, value
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_switch_is_idempotent_and_after_the_colab_install_block():
-    block = colab_cells.install_block("https://github.com/nlpbook/nlpbook", "v0.1.0")
-    nb = add_smoke_switch.apply(notebook(block + "\n" + CONFIG_CELL))
-    once = add_smoke_switch.dumps(nb)
-    assert add_smoke_switch.dumps(add_smoke_switch.apply(json.loads(once))) == once
-    code = source(nb)
-    assert code.startswith(colab_cells.BLOCK_FIRST_LINE)  # the block stays first
-    assert "\nimport os\nimport random\n" in code
-    ast.parse(code)
-    # and the Colab script, run afterwards, keeps the switch
-    again = colab_cells.apply(json.loads(once), "01_x.ipynb", "https://github.com/a/b", "v1")
-    assert add_smoke_switch.SMOKE_LINE in source(again)
-
-
-@pytest.mark.parametrize(
-    "imports, expected",
-    [
-        (
-            "from collections import Counter\nfrom dataclasses import dataclass\n",
-            "import os\nfrom collections",
-        ),
-        ("import copy\nimport time\n", "import copy\nimport os\nimport time\n"),
-        ("import torch\n", "import os\n\nimport torch\n"),
-        ("import os\nimport time\n", "import os\nimport time\n"),
-    ],
-)
-def test_import_os_lands_where_isort_puts_it(imports, expected):
-    cell = imports + "\nfrom nlpbook import utils\n\ncfg = 1\n"
-    code = source(add_smoke_switch.apply(notebook(cell)))
-    assert code.startswith(expected) and code.count("import os\n") == 1
-
-
-def test_notebooks_without_cfg_are_left_alone_and_a_cell_without_utils_is_an_error(tmp_path):
-    plain = notebook("import torch\nx = 1\n", other="cfg_like = 2\n")
-    assert add_smoke_switch.apply(json.loads(json.dumps(plain))) == plain
-    assert add_smoke_switch.has_switch(plain)
-    with pytest.raises(add_smoke_switch.SwitchError, match="does not import utils"):
-        add_smoke_switch.apply(notebook("from nlpbook import data\ncfg = 1\n"))
-
-
-def test_cli_check_and_rewrite(tmp_path, capsys):
-    path = tmp_path / "02_x.ipynb"
-    path.write_text(add_smoke_switch.dumps(notebook(CONFIG_CELL)), encoding="utf-8")
-    assert add_smoke_switch.main(["--check", str(path)]) == 1
-    assert "needs the switch" in capsys.readouterr().out
-    assert add_smoke_switch.main([str(path)]) == 0
-    assert add_smoke_switch.main(["--check", str(path)]) == 0
-    bad = tmp_path / "03_y.ipynb"
-    bad.write_text(add_smoke_switch.dumps(notebook("cfg = 1\n")), encoding="utf-8")
-    assert add_smoke_switch.main([str(bad)]) == 2
-    assert "03_y.ipynb: the config cell does not import utils" in capsys.readouterr().err
-
-
-def test_the_line_reads_the_documented_variable():
-    assert f'os.environ.get("{utils.SMOKE_ENV}") == "1"' in add_smoke_switch.SMOKE_LINE
-    assert "utils.smoke_config(cfg)" in add_smoke_switch.SMOKE_LINE
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_chapter_picks_its_config_with_pick_config(path):
+    """A chapter with a config defines QUICK and FULL and picks one with utils.pick_config,
+    so that NLPBOOK_SMOKE=1 shrinks it (tests/test_full_profile_smoke.py); none reads
+    NLPBOOK_SMOKE itself."""
+    code = notebook_code(path)
+    assert 'os.environ.get("NLPBOOK_SMOKE")' not in code and "utils.smoke_config(" not in code
+    if not re.search(r"^(cfg|QUICK|FULL)\b\s*=", code, re.MULTILINE):
+        return  # no config (chapter 01)
+    assert re.search(r"^QUICK = ", code, re.MULTILINE) and re.search(r"^FULL = ", code, re.MULTILINE)
+    assignments = re.findall(r"^cfg\b\s*=\s*(.*)", code, re.MULTILINE)
+    assert [a.split("#")[0].strip() for a in assignments] == ["utils.pick_config(QUICK, FULL)"]

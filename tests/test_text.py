@@ -148,3 +148,29 @@ def test_require_known_counts_words_and_refuses_none():
         text.require_known([1, 1, 0], "premise")
     with pytest.raises(ValueError):  # NoKnownWords is a ValueError, like other bad input
         text.require_known([], "review")
+
+
+# ---------------------------------------------------------------- truncation, breaks (issue 19)
+
+
+def test_truncate_keeps_the_last_or_first_items():
+    assert text.KEEP == ("last", "first")
+    assert text.truncate([1, 2, 3, 4], 2) == [3, 4]
+    assert text.truncate([1, 2, 3, 4], 2, keep="first") == [1, 2]
+    assert text.truncate((1, 2), 5) == [1, 2] and text.truncate([1, 2], None) == [1, 2]
+    assert text.truncate(iter("abc"), 2) == ["b", "c"]
+    for bad in ("end", "start", "middle"):
+        with pytest.raises(ValueError, match="keep must be 'last' or 'first'"):
+            text.truncate([1, 2], 1, keep=bad)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "3"])
+def test_truncate_refuses_a_limit_that_slicing_would_misread(bad):
+    # 0 would mean "no limit" and -1 "drop the first item" through slicing
+    with pytest.raises(ValueError, match=r"the limit must be None \(no limit\) or a positive int"):
+        text.truncate([1, 2, 3], bad)
+
+
+def test_replace_html_breaks_any_spelling():
+    assert text.replace_html_breaks("a<br />b<BR>c<br/>d<br  />e", "|") == "a|b|c|d|e"
+    assert text.replace_html_breaks("no breaks <b>here</b>", "|") == "no breaks <b>here</b>"

@@ -5,7 +5,6 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nlpbook import train
 from nlpbook.models.logreg import LogisticRegression
-from nlpbook.text import Vocab
 
 
 def separable_data(n=64, seed=0):
@@ -106,134 +105,58 @@ def test_multiclass_training_with_cross_entropy():
     assert max(r["val_acc"] for r in history) > 0.8
 
 
-def test_checkpoint_round_trip_loads_weights_only(tmp_path):
+# ---------------------------------------------------------------- the score hook (issue 19)
+
+
+def test_score_examples_is_the_default_hook():
+    output, labels = torch.tensor([2.0, -1.0, 0.5]), torch.tensor([1, 0, 0])
+    assert train.score_examples(output, labels) == (2, 3)
+
+
+def test_run_epoch_weights_loss_and_acc_by_what_score_counts():
+    # One example per batch; the hook says the first batch holds 3 scored items, the second 1.
+    X = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    y = torch.tensor([1, 1])
+    loader = DataLoader(TensorDataset(X, y), batch_size=1)
+    counts = iter([(3, 3), (0, 1)])
     model = LogisticRegression()
-    vocab = Vocab(["<pad>", "<unk>", "hello"])
-    path = train.save_checkpoint(
-        tmp_path / "ckpt" / "m.pt", model, vocab, {"in_features": 2, "dims": [1, 2]}
-    )
-    assert sorted(p.name for p in path.parent.iterdir()) == ["m.pt"]  # no .part left
-    raw = torch.load(path, weights_only=True)  # loads without unpickling code
-    assert raw["format"] == "nlpbook-checkpoint-1"
-    state, vocab2, config = train.load_checkpoint(path)
-    assert vocab2 == vocab and config == {"in_features": 2, "dims": [1, 2]}
-    fresh = train.load_state(LogisticRegression(config["in_features"]), state)
-    assert torch.equal(fresh.linear.weight, model.linear.weight)
+    with torch.no_grad():
+        model.linear.weight.copy_(torch.tensor([[1.0, 0.0]]))
+        model.linear.bias.zero_()
+    stats = train.evaluate(model, loader, nn.BCEWithLogitsLoss(), score=lambda out, labels: next(counts))
+    assert stats["n"] == 4 and stats["acc"] == pytest.approx(3 / 4)
+    losses = nn.functional.binary_cross_entropy_with_logits(X[:, 0], y.float(), reduction="none")
+    assert stats["loss"] == pytest.approx((3 * losses[0] + losses[1]).item() / 4, rel=1e-6)
 
 
-def test_checkpoint_mismatch_and_bad_config_errors(tmp_path):
-    path = train.save_checkpoint(tmp_path / "m.pt", LogisticRegression(2), None, {})
-    state, vocab, _ = train.load_checkpoint(path)
-    assert vocab is None
-    with pytest.raises(ValueError, match="does not match this model.*shape mismatch"):
-        train.load_state(LogisticRegression(3), state)
-    with pytest.raises(ValueError, match="missing"):
-        train.load_state(nn.Sequential(nn.Linear(2, 1)), state)
-    with pytest.raises(TypeError, match="plain values"):
-        train.save_checkpoint(tmp_path / "x.pt", LogisticRegression(), None, {"f": object()})
-    assert not (tmp_path / "x.pt").exists()
-    (tmp_path / "other.pt").write_bytes(b"")
-    torch.save({"weights": 1}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an nlpbook checkpoint"):
-        train.load_checkpoint(tmp_path / "other.pt")
+def test_fit_passes_score_to_training_and_validation():
+    X, y = separable_data(n=8)
+    loader = DataLoader(TensorDataset(X, y), batch_size=4)
+    calls = []
+
+    def score(output, labels):
+        calls.append(len(labels))
+        return 0, 2 * len(labels)  # nothing correct, two items per example
+
+    model = LogisticRegression()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = train.fit(
+        model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, 1,
+        progress=False, verbose=False, score=score,
+    )  # fmt: skip
+    assert calls == [4, 4, 4, 4]  # two training batches, then two validation batches
+    assert history[0]["train_acc"] == 0.0 and history[0]["val_acc"] == 0.0
 
 
-# ---------------------------------------------------------------- damaged bundles (issue 14)
+def test_run_epoch_refuses_a_loader_with_nothing_to_score():
+    loader = DataLoader(TensorDataset(*separable_data(n=4)), batch_size=2)
+    with pytest.raises(ValueError, match="nothing to score"):
+        train.evaluate(LogisticRegression(), loader, nn.BCEWithLogitsLoss(), score=lambda out, labels: (0, 0))
+    with pytest.raises(ValueError, match="nothing to score"):
+        train.evaluate(LogisticRegression(), [], nn.BCEWithLogitsLoss())
 
 
-def saved(tmp_path, model=None, vocab=None, config=None):
-    model = model or nn.Linear(64, 64)
-    return train.save_checkpoint(tmp_path / "m.pt", model, vocab, config or {})
-
-
-def test_load_checkpoint_detects_corrupted_weight_bytes(tmp_path):
-    model = nn.Linear(64, 64)
-    path = saved(tmp_path, model)
-    raw = bytearray(path.read_bytes())
-    at = raw.find(model.weight.detach().numpy().tobytes()[:64])
-    assert at > 0
-    raw[at + 100 : at + 116] = b"\xff\xff\x7f\x7f" * 4  # one weight becomes 3.4e38
-    path.write_bytes(bytes(raw))
-    with pytest.raises(ValueError, match=r"m.pt is damaged"):
-        train.load_checkpoint(path)
-
-
-@pytest.mark.parametrize("cut", [0, 10, 200, -30])
-def test_load_checkpoint_truncated_file_says_damaged(tmp_path, cut):
-    path = saved(tmp_path)
-    raw = path.read_bytes()
-    path.write_bytes(raw[:cut])
-    with pytest.raises(ValueError, match=r"m.pt is damaged|m.pt is not an nlpbook checkpoint"):
-        train.load_checkpoint(path)
-
-
-def test_load_checkpoint_missing_file_names_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pt"):
-        train.load_checkpoint(tmp_path / "nope.pt")
-
-
-@pytest.mark.parametrize(
-    "bundle, message",
-    [
-        ({"format": "nlpbook-checkpoint-1"}, "model_state"),
-        (
-            {
-                "format": "nlpbook-checkpoint-1",
-                "model_state": {101: 1},
-                "vocab": None,
-                "config": {},
-            },
-            "model_state",
-        ),
-        (
-            {"format": "nlpbook-checkpoint-1", "model_state": {}, "vocab": [1, 2], "config": {}},
-            "vocab",
-        ),
-        (
-            {"format": "nlpbook-checkpoint-1", "model_state": {}, "vocab": ["<pad>"], "config": {}},
-            "vocab",
-        ),
-        (
-            {"format": "nlpbook-checkpoint-1", "model_state": {}, "vocab": None, "config": []},
-            "config",
-        ),
-    ],
-)
-def test_load_checkpoint_crafted_bundles_give_clear_errors(tmp_path, bundle, message):
-    path = tmp_path / "crafted.pt"
-    torch.save(bundle, path)
-    with pytest.raises(ValueError, match=rf"crafted.pt.*{message}"):
-        train.load_checkpoint(path)
-
-
-def test_restore_checks_shapes_before_allocating(tmp_path):
-    path = saved(tmp_path, LogisticRegression(2), None, {"in_features": 2})
-    state, _, config = train.load_checkpoint(path)
-    model = train.restore(lambda c: LogisticRegression(c["in_features"]), state, config)
-    assert isinstance(model, LogisticRegression)
-    assert torch.equal(model.linear.weight, state["linear.weight"])
-    # a crafted config: 2e9 inputs would need 8 GB if built before the shape check
-    with pytest.raises(ValueError, match=r"shape mismatch.*linear.weight"):
-        train.restore(
-            lambda c: LogisticRegression(c["in_features"]), state, {"in_features": 2_000_000_000}
-        )
-
-
-@pytest.mark.parametrize(
-    "members",
-    [
-        {"m/data.pkl": b"\x80\x02R.", "m/version": b"3\n"},  # pop from empty list
-        {"m/data.pkl": b"\x80\x02X\x03\x00\x00\x00101Q.", "m/version": b"3\n"},  # KeyError
-        {"m/data.pkl": b"", "m/version": b"3\n"},  # EOFError
-        {"m/other": b"x"},
-    ],
-)
-def test_load_checkpoint_crafted_archives_give_clear_errors(tmp_path, members):
-    import zipfile
-
-    path = tmp_path / "crafted.pt"
-    with zipfile.ZipFile(path, "w") as zf:
-        for name, payload in members.items():
-            zf.writestr(name, payload)
-    with pytest.raises(ValueError, match=r"crafted.pt is damaged or not an nlpbook checkpoint"):
-        train.load_checkpoint(path)
+def test_the_checkpoint_functions_left_train():
+    # issue 19: one checkpoint pattern, in nlpbook.checkpoints (tests/test_checkpoints.py)
+    for name in ("save_checkpoint", "load_checkpoint", "restore", "load_state"):
+        assert not hasattr(train, name), name

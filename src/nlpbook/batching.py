@@ -8,7 +8,8 @@ long reviews, so most of a batch can be padding; batches of similar lengths wast
     [w w . . . . . .]         [w w w w w w . .]
     [w w w w . . . .]         [w w w w w w w w]      . = padding
 
-Introduced in chapter 03; used by chapters 04 and 05.
+Introduced in chapter 03; used by chapters 04 and 05. `pad_batch` is the one padding step;
+the collate functions shape its result for each chapter's batches.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from torch.utils.data import Sampler
 def pad_batch(
     sequences: Sequence[Sequence[int] | torch.Tensor], pad_index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-pad id sequences into (B, T) int64 ids and (B,) int64 CPU lengths."""
+    """Right-pad id sequences into (B, T) int64 ids and (B,) int64 CPU lengths. Chapters 03-05."""
     if any(len(s) == 0 for s in sequences):
         raise ValueError("cannot batch an empty sequence (length 0); drop or fill it first")
     tensors = [torch.as_tensor(s, dtype=torch.long) for s in sequences]
@@ -32,14 +33,23 @@ def pad_batch(
 
 
 def collate_batch(batch: Sequence[tuple[Sequence[int], int | float]], pad_index: int = 0):
-    """(ids, label) examples -> (ids (B, T), lengths (B,) on CPU, labels (B,))."""
+    """(ids, label) examples -> (ids (B, T), lengths (B,) on CPU, labels (B,)). Chapter 03."""
     sequences, labels = zip(*batch, strict=True)
     ids, lengths = pad_batch(sequences, pad_index)
     return ids, lengths, torch.tensor(labels)
 
 
+def collate_targets(batch: Sequence[Sequence[int]], pad_index: int = 0):
+    """Id sequences that are their own targets -> (ids (B, T), lengths (B,) on CPU, ids).
+
+    For `train.fit`, whose batches end with the labels: chapter 05 predicts every word of a
+    sentence from its neighbours."""
+    ids, lengths = pad_batch(batch, pad_index)
+    return ids, lengths, ids
+
+
 def collate_pairs(batch: Sequence[tuple[Sequence[int], Sequence[int], int]], pad_index: int = 0):
-    """(ids_a, ids_b, label) examples -> (a, a_lengths, b, b_lengths, labels)."""
+    """(ids_a, ids_b, label) examples -> (a, a_lengths, b, b_lengths, labels). Chapter 04."""
     seq_a, seq_b, labels = zip(*batch, strict=True)
     a, a_lengths = pad_batch(seq_a, pad_index)
     b, b_lengths = pad_batch(seq_b, pad_index)
@@ -47,7 +57,7 @@ def collate_pairs(batch: Sequence[tuple[Sequence[int], Sequence[int], int]], pad
 
 
 class BucketBatchSampler(Sampler[list[int]]):
-    """Yield batches of indices whose sequences have similar lengths.
+    """Yield batches of indices whose sequences have similar lengths. Chapters 03-05.
 
     Indices are shuffled (with `generator`), cut into pools of `batch_size * pool_factor`,
     each pool sorted by length and cut into batches, and the batches shuffled again, so
@@ -104,7 +114,10 @@ class BucketBatchSampler(Sampler[list[int]]):
 
 
 def padding_fraction(batches: Sequence[Sequence[int]], lengths: Sequence[int]) -> float:
-    """The share of positions that are padding when each batch is padded to its longest member."""
+    """The share of positions that are padding when each batch is padded to its longest member.
+
+    Chapters 03-04.
+    """
     lengths = torch.as_tensor(lengths)
     real = padded = 0
     for batch in batches:

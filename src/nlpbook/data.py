@@ -8,38 +8,29 @@ Resolution order for a dataset (see DESIGN.md, Data):
   5. a clear error naming the file, the URL and the settings that point elsewhere.
 
 Settings: $NLPBOOK_DATA (the data root) and $NLPBOOK_MIRROR (read-only directories,
-separated by os.pathsep). Introduced in chapter 01; every chapter reads through it.
+separated by os.pathsep). `stage` copies a whole mirror into the data root (one dataset at
+a time through `nlpbook.staging`); `fetch_profile` fetches what a profile needs; `main` is
+`python -m nlpbook.data`. Introduced in chapter 01; every chapter reads through it.
 """
 
 from __future__ import annotations
 
+import argparse
 import errno
 import os
-import shutil
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from nlpbook.files import (  # noqa: F401  (re-exported: data.download, data.extract, ...)
-    ARCHIVE_ERRORS,
-    ChecksumError,
-    DataError,
-    DownloadError,
-    UnsafeArchiveError,
-    download,
-    extract,
-    file_checksum,
-    is_storage_error,
-    move_tree,
-    temp_dir,
-    verify,
-)
-from nlpbook.registry import DatasetSpec, Source, get_spec
+from nlpbook.archives import extract
+from nlpbook.files import DataError, download, is_complete, is_storage_error, verify
+from nlpbook.registry import REGISTRY, DatasetSpec, Source, get_spec
+from nlpbook.staging import stage_one
 
 
 def data_root() -> Path:
-    """The data root: $NLPBOOK_DATA, else `data/` at the repository root."""
+    """The data root: $NLPBOOK_DATA, else `data/` at the repository root. Chapters 02-05."""
     env = os.environ.get("NLPBOOK_DATA")
     if env:
         return Path(env).expanduser().resolve()
@@ -50,16 +41,15 @@ def data_root() -> Path:
 
 
 def mirror_dirs() -> list[Path]:
-    """The read-only mirror directories from $NLPBOOK_MIRROR (os.pathsep-separated)."""
+    """The read-only mirror directories from $NLPBOOK_MIRROR (os.pathsep-separated).
+
+    Chapters 02-05.
+    """
     raw = os.environ.get("NLPBOOK_MIRROR", "")
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 
 
 # ---------------------------------------------------------------- resolution
-
-
-def _complete(path: Path, files: Iterable[str]) -> bool:
-    return path.exists() and all((path / f).exists() for f in files)
 
 
 def _from_archive(spec: DatasetSpec, source: Source, archive: Path, root: Path) -> Path:
@@ -83,7 +73,7 @@ def fetch(
     """Return the local path of dataset `name`, fetching it if needed (see module docstring).
 
     `need` lists paths inside the extracted layout that must exist (default: all of the
-    registry's `files`), e.g. ``fetch("snli", need=["snli_1.0_dev.jsonl"])``.
+    registry's `files`), e.g. ``fetch("snli", need=["snli_1.0_dev.jsonl"])``. Chapters 02-05.
     """
     spec = get_spec(name)
     root = Path(root) if root is not None else data_root()
@@ -93,7 +83,7 @@ def fetch(
     with _writing(root):
         for base in [root, *mirrors]:
             target = base / spec.target
-            if spec.extract and _complete(target, need):
+            if spec.extract and is_complete(target, need):
                 return target
             for source in spec.sources:
                 archive = base / source.filename
@@ -146,7 +136,7 @@ def _try_archive(
         return None
     if not spec.extract:
         return archive
-    if _complete(path, need):
+    if is_complete(path, need):
         return path
     errors.append(f"{archive} does not contain {', '.join(need)}")
     return None
@@ -179,9 +169,8 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
     A damaged dataset does not stop the others: they are staged, then a DataError lists
     what failed. A mirror that holds none of the registry's datasets is an error too.
     Used by `.ci/run` and by instructors preparing a lab without internet.
+    Chapters 02-05 (the data they read).
     """
-    from nlpbook.registry import REGISTRY
-
     root = Path(root) if root is not None else data_root()
     mirror = Path(mirror)
     if not mirror.is_dir():
@@ -190,7 +179,7 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
     with _writing(root):
         for name in names or REGISTRY:
             try:
-                if _stage_one(get_spec(name), mirror, root):
+                if stage_one(get_spec(name), mirror, root):
                     staged.append(name)
             except DataError as e:
                 errors.append(f"{name}: {e}")
@@ -206,76 +195,6 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
             "and their archives); nothing was staged"
         )
     return staged
-
-
-def _stage_one(spec: DatasetSpec, mirror: Path, root: Path) -> bool:
-    """Stage one dataset from `mirror`; False if the mirror does not have it."""
-    layout = mirror / spec.target
-    archives = [(s, mirror / s.filename) for s in spec.sources if (mirror / s.filename).is_file()]
-    problems = []
-    if spec.extract and layout.is_dir():
-        try:
-            _stage_layout(spec, layout, root)
-            return True
-        except DataError as e:  # an archive beside it may still be good
-            problems.append(str(e))
-    if not archives and not problems:
-        return False
-    for source, archive in archives:
-        try:
-            if spec.extract:
-                if not _complete(root / spec.target, spec.files):
-                    _from_archive(spec, source, archive, root)
-                missing = [f for f in spec.files if not (root / spec.target / f).exists()]
-                if not missing:
-                    return True
-                problems.append(f"{archive} does not hold {', '.join(missing)}")
-            else:
-                _copy_verified(source, archive, root)
-                return True
-        except DataError as e:
-            problems.append(str(e))
-    raise DataError("; ".join(problems))
-
-
-def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> None:
-    """Copy an extracted layout into the root (never overwriting), then check its files."""
-    files = [f for f in spec.files if (layout / f).exists()]  # a mirror may hold a part
-    if spec.files and not files:
-        raise DataError(f"{layout} has none of {', '.join(spec.files)}")
-    if not _complete(root / spec.target, files):
-        tmp = temp_dir(_mkdir(root), ".stage-")
-        try:
-            shutil.copytree(layout, tmp / "copy")
-            move_tree(tmp / "copy", root / spec.target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    if not _complete(root / spec.target, files):
-        raise DataError(f"{root / spec.target} lacks some of {', '.join(files)} after copying")
-
-
-def _copy_verified(source: Source, archive: Path, root: Path) -> None:
-    """Copy a file used in place (a GloVe zip) into the root via .part, both verified."""
-    dest = root / source.filename
-    if dest.is_file():
-        try:
-            verify(dest, source.checksum)
-            return
-        except ChecksumError:
-            pass  # replaced below by the mirror's verified copy
-    verify(archive, source.checksum)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
-        shutil.copyfile(archive, part)
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
-
-
-def _mkdir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 # What each profile reads: (dataset, needed files); alternatives separated by "|".
@@ -296,7 +215,10 @@ PROFILE_NEEDS = {
 
 
 def fetch_profile(profile: str) -> dict[str, Path]:
-    """Fetch every dataset a profile needs; the first alternative that resolves wins."""
+    """Fetch every dataset a profile needs; the first alternative that resolves wins.
+
+    Chapters 02-05 (the data they read).
+    """
     if profile not in PROFILE_NEEDS:
         raise ValueError(f"unknown profile {profile!r}; choose {' or '.join(PROFILE_NEEDS)}")
     found = {}
@@ -314,11 +236,10 @@ def fetch_profile(profile: str) -> dict[str, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m nlpbook.data {list,stage DIR,fetch NAME..., profile [quick|full]}`."""
-    import argparse
+    """`python -m nlpbook.data {list,stage DIR,fetch NAME..., profile [quick|full]}`.
 
-    from nlpbook.registry import REGISTRY
-
+    Chapters 02-05 (the data they read).
+    """
     parser = argparse.ArgumentParser(prog="python -m nlpbook.data", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registry")

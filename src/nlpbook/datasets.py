@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from nlpbook import data
-from nlpbook.files import ARCHIVE_ERRORS
+from nlpbook.archives import ARCHIVE_ERRORS
+from nlpbook.files import DataError
 
 IMDB_SPLITS = ("train", "test")
 SNLI_SPLITS = ("train", "dev", "test")
@@ -60,6 +61,7 @@ def read_imdb(split: str, path: str | Path | None = None) -> list[tuple[str, int
     `path` is an `aclImdb` directory or an archive containing one; by default the
     dataset is resolved through the registry (data root, mirrors, download). Only files
     named `<id>_<rating>.txt` are reviews; text is UTF-8 with line ends turned into LF.
+    Chapters 03 and 05.
     """
     _check_split(split, IMDB_SPLITS, "IMDb")
     path = Path(path) if path is not None else data.fetch("imdb")
@@ -95,7 +97,7 @@ def read_imdb(split: str, path: str | Path | None = None) -> list[tuple[str, int
 
 
 def read_snli(split: str, path: str | Path | None = None) -> list[tuple[str, str, int]]:
-    """SNLI pairs of `split` as (premise, hypothesis, label index into SNLI_LABELS).
+    """SNLI pairs of `split` as (premise, hypothesis, label index into SNLI_LABELS). Chapter 04.
 
     Pairs without a gold label ('-') are skipped. `path` is the `snli_1.0` directory
     (default: resolved through the registry).
@@ -105,7 +107,7 @@ def read_snli(split: str, path: str | Path | None = None) -> list[tuple[str, str
     if path is None:
         try:
             path = data.fetch("snli", need=[filename])
-        except data.DataError as e:
+        except DataError as e:
             raise FileNotFoundError(
                 f"the SNLI {split} split ({filename}) is not available: {e}\n"
                 "The offline mirror holds only dev and test; the train split comes from "
@@ -155,7 +157,10 @@ _FASTTEXT_LABEL = re.compile(r"^__label__([12]) (.*)$", re.DOTALL)
 
 
 def parse_fasttext_line(line: str) -> tuple[str, int]:
-    """One fastText line `__label__1|2 title: text` -> (text, label), label 1 = positive."""
+    """One fastText line `__label__1|2 title: text` -> (text, label), label 1 = positive.
+
+    Chapter 02.
+    """
     m = _FASTTEXT_LABEL.match(line.rstrip("\r\n"))
     if not m:
         raise ValueError(f"not a fastText polarity line: {line[:60]!r}")
@@ -163,7 +168,7 @@ def parse_fasttext_line(line: str) -> tuple[str, int]:
 
 
 def read_amazon_polarity(path: str | Path, limit: int | None = None) -> list[tuple[str, int]]:
-    """Amazon polarity reviews as (text, label), label 1 = positive, in file order.
+    """Amazon polarity reviews as (text, label), label 1 = positive, in file order. Chapter 02.
 
     Reads the fastText form (`*.ft.txt`: `__label__1|2 title: text`) or Zhang et al.'s
     CSV (`"1|2","title","text"`, converted to `title: text`). `limit` keeps the first N.

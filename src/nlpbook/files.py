@@ -1,25 +1,20 @@
-"""Files on disk and on the wire: checksums, downloads and safe extraction.
+"""Files on disk and on the wire: the data errors, checksums and downloads.
 
-`nlpbook.data` resolves datasets with these; they know nothing of the registry.
-Introduced in chapter 01.
+Downloads go through `.part` and a rename, with timeouts, retries and Google Drive's
+confirmation page. `nlpbook.data` resolves every chapter's datasets (01-05) with these;
+safe extraction is in `nlpbook.archives`. They know nothing of the registry.
 """
 
 from __future__ import annotations
 
 import errno
-import gzip
 import hashlib
 import http.cookiejar
-import lzma
 import os
-import shutil
-import tarfile
-import tempfile
 import time
 import urllib.error
 import urllib.request
-import zipfile
-import zlib
+from collections.abc import Iterable
 from html.parser import HTMLParser
 from http.client import HTTPException
 from pathlib import Path
@@ -29,31 +24,17 @@ from tqdm.auto import tqdm
 
 CHUNK = 1 << 20
 
-# What a truncated or corrupt archive raises while it is read (gzip's is an OSError).
-ARCHIVE_ERRORS = (
-    tarfile.TarError,
-    zipfile.BadZipFile,
-    EOFError,
-    zlib.error,
-    lzma.LZMAError,
-    gzip.BadGzipFile,
-)
-
 
 class DataError(RuntimeError):
-    """A dataset could not be found, downloaded, verified or extracted."""
+    """A dataset could not be found, downloaded, verified or extracted. Chapters 02-05."""
 
 
 class DownloadError(DataError):
-    """A download failed (HTTP error, HTML page, truncated body, timeout)."""
+    """A download failed (HTTP error, HTML page, truncated body, timeout). Chapters 02-05."""
 
 
 class ChecksumError(DataError):
-    """A file's checksum does not match the registry."""
-
-
-class UnsafeArchiveError(DataError):
-    """An archive member would be written outside the extraction directory."""
+    """A file's checksum does not match the registry. Chapters 02-05."""
 
 
 # A local file system that cannot take the write: full, read-only, or a file in the way.
@@ -70,7 +51,10 @@ _STORAGE_ERRNOS = {
 
 
 def is_storage_error(error: BaseException) -> bool:
-    """Whether `error` comes from the local disk (not the network): retrying will not help."""
+    """Whether `error` comes from the local disk (not the network): retrying will not help.
+
+    Chapters 02-05.
+    """
     return (
         isinstance(error, OSError)
         and not isinstance(error, urllib.error.URLError)
@@ -78,11 +62,16 @@ def is_storage_error(error: BaseException) -> bool:
     )
 
 
-# ---------------------------------------------------------------- checksums
+# ---------------------------------------------------------------- presence and checksums
+
+
+def is_complete(path: Path, files: Iterable[str]) -> bool:
+    """Whether `path` exists and holds every one of `files` (paths inside it). Chapters 02-05."""
+    return path.exists() and all((path / f).exists() for f in files)
 
 
 def file_checksum(path: Path, algorithm: str) -> str:
-    """The hex digest of a file, read in chunks."""
+    """The hex digest of a file, read in chunks. Chapters 02-05."""
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):
@@ -91,7 +80,10 @@ def file_checksum(path: Path, algorithm: str) -> str:
 
 
 def verify(path: Path, checksum: str) -> None:
-    """Raise ChecksumError unless `path` has `checksum` ("sha256:<hex>" or "md5:<hex>")."""
+    """Raise ChecksumError unless `path` has `checksum` ("sha256:<hex>" or "md5:<hex>").
+
+    Chapters 02-05.
+    """
     algorithm, _, expected = checksum.partition(":")
     actual = file_checksum(path, algorithm)
     if actual != expected.lower():
@@ -156,7 +148,10 @@ class _DrivePage(HTMLParser):
 
 
 def drive_confirm_url(url: str, page: str, cookies: http.cookiejar.CookieJar) -> str:
-    """The file's URL behind a Google Drive confirmation `page` served at `url`."""
+    """The file's URL behind a Google Drive confirmation `page` served at `url`.
+
+    Chapter 02 (Amazon polarity's Drive copy).
+    """
     parser = _DrivePage()
     parser.feed(page)
     if parser.action:
@@ -244,6 +239,7 @@ def download(
 
     Transient faults (timeouts, dropped connections, 5xx) are retried; a 4xx, an HTML
     page or a checksum mismatch is not. On failure nothing is left at `dest` or `dest.part`.
+    Chapters 02-05.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -282,92 +278,3 @@ def download(
         raise ChecksumError(f"downloaded from {url}, but {e}") from None
     os.replace(part, dest)
     return dest
-
-
-# ---------------------------------------------------------------- extraction
-
-
-def _check_zip_members(archive: zipfile.ZipFile, target: Path) -> None:
-    root = target.resolve()
-    for name in archive.namelist():
-        path = (root / name).resolve()
-        if (
-            name.startswith(("/", "\\"))
-            or ".." in Path(name).parts
-            or not path.is_relative_to(root)
-        ):
-            raise UnsafeArchiveError(f"refusing to extract {name!r}: it would escape {target}")
-
-
-def move_tree(src: Path, dest: Path) -> None:
-    """Move `src` to `dest`: one rename if `dest` is new, else file by file (never overwrite)."""
-    if not dest.exists():
-        os.replace(src, dest)
-        return
-    for path in sorted(src.rglob("*")):
-        out = dest / path.relative_to(src)
-        if path.is_dir():
-            out.mkdir(exist_ok=True)
-        elif not out.exists():
-            os.replace(path, out)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but another user's
-        return True
-    return True
-
-
-def temp_dir(parent: Path, prefix: str) -> Path:
-    """A new `<prefix><pid>-*` directory in `parent`, after removing those of dead processes.
-
-    A process killed mid-extraction cannot clean up after itself; the pid in the name
-    tells the next run which temporary directories nobody is still writing to.
-    """
-    for old in parent.glob(prefix + "*"):
-        pid = old.name[len(prefix) :].split("-", 1)[0]
-        if old.is_dir() and not (pid.isdigit() and _pid_alive(int(pid))):
-            shutil.rmtree(old, ignore_errors=True)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=parent))
-
-
-def extract(archive: Path, dest_dir: Path) -> list[Path]:
-    """Extract a .tar.* or .zip archive safely into `dest_dir`; return the top-level paths.
-
-    Members go to a temporary directory beside the destination first, then are renamed
-    into place, so an interrupted extraction leaves nothing half-written; the temporary
-    directories of interrupted runs are removed on the next one.
-    """
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir(dest_dir, ".extract-")
-    try:
-        try:
-            _extract_into(archive, tmp)
-        except ARCHIVE_ERRORS as e:
-            raise DataError(f"{archive} is damaged (a truncated or corrupt archive: {e})") from e
-        tops = sorted(tmp.iterdir())
-        for top in tops:
-            move_tree(top, dest_dir / top.name)
-        return [dest_dir / top.name for top in tops]
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _extract_into(archive: Path, tmp: Path) -> None:
-    if zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zf:
-            _check_zip_members(zf, tmp)
-            zf.extractall(tmp)
-    elif tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tf:
-            try:
-                tf.extractall(tmp, filter="data")
-            except tarfile.FilterError as e:
-                raise UnsafeArchiveError(f"refusing to extract {archive.name}: {e}") from e
-    else:
-        raise DataError(f"{archive} is neither a zip nor a tar archive")

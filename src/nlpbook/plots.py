@@ -14,7 +14,7 @@ import torch
 def plot_history(
     history: Sequence[dict], metrics: Sequence[str] = ("loss", "acc"), title: str = ""
 ):
-    """Train and validation curves per epoch, one panel per metric."""
+    """Train and validation curves per epoch, one panel per metric. Chapters 03-04."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes[0], metrics, strict=True):
@@ -43,7 +43,7 @@ def plot_decision_boundary(
     resolution: int = 200,
 ):
     """Scatter 2-D points by class and shade P(class 1) from `predict_proba` over the plane,
-    with the 0.5 contour as the decision boundary."""
+    with the 0.5 contour as the decision boundary. Chapter 01."""
     X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4))
@@ -82,7 +82,10 @@ def plot_heatmap(
     vmin: float | None = None,
     vmax: float | None = None,
 ):
-    """A labelled heatmap: attention weights (rows × columns) or gate activations over words."""
+    """A labelled heatmap: attention weights (rows × columns) or gate activations over words.
+
+    Chapters 02 and 04.
+    """
     matrix = np.asarray(torch.as_tensor(matrix).detach().cpu())
     if matrix.shape != (len(row_labels), len(col_labels)):
         raise ValueError(

@@ -35,7 +35,10 @@ OVERRIDE_ENV = "NLPBOOK_REGISTRY_OVERRIDE"
 
 @dataclass(frozen=True)
 class Source:
-    """One file that provides a dataset: its name in the data root, URLs and checksum."""
+    """One file that provides a dataset: its name in the data root, URLs and checksum.
+
+    Chapters 02-05.
+    """
 
     filename: str
     checksum: str  # "sha256:<hex>" or "md5:<hex>"
@@ -45,7 +48,10 @@ class Source:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset: the layout it extracts to (`target`, under the data root) and its sources."""
+    """A dataset: the layout it extracts to (`target`, under the data root) and its sources.
+
+    Chapters 02-05.
+    """
 
     name: str
     description: str
@@ -248,7 +254,10 @@ REGISTRY: dict[str, DatasetSpec] = {
 
 
 class RegistryOverrideError(DataError, ValueError):
-    """The file named by $NLPBOOK_REGISTRY_OVERRIDE is missing or malformed."""
+    """The file named by $NLPBOOK_REGISTRY_OVERRIDE is missing or malformed.
+
+    Chapters 02-05 (the data they download).
+    """
 
 
 _FIELDS = {"urls", "checksum", "size"}
@@ -302,7 +311,10 @@ def _check_source(path: Path, where: str, fields: object) -> dict:
 
 
 def load_override(path: str | Path) -> dict[str, dict[str, dict]]:
-    """Read and validate a registry override file: {dataset: {source filename: fields}}."""
+    """Read and validate a registry override file: {dataset: {source filename: fields}}.
+
+    Chapters 02-05 (the data they download).
+    """
     path = Path(path).expanduser()
     try:
         stat = path.stat()
@@ -338,7 +350,10 @@ def load_override(path: str | Path) -> dict[str, dict[str, dict]]:
 
 
 def apply_override(spec: DatasetSpec, override: dict[str, dict[str, dict]]) -> DatasetSpec:
-    """`spec` with the urls/checksum/size of the sources that `override` names replaced."""
+    """`spec` with the urls/checksum/size of the sources that `override` names replaced.
+
+    Chapters 02-05 (the data they download).
+    """
     changes = override.get(spec.name)
     if not changes:
         return spec
@@ -352,7 +367,10 @@ def apply_override(spec: DatasetSpec, override: dict[str, dict[str, dict]]) -> D
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """The registry entry for `name` (with $NLPBOOK_REGISTRY_OVERRIDE applied), or a clear error."""
+    """The registry entry for `name` (with $NLPBOOK_REGISTRY_OVERRIDE applied), or a clear error.
+
+    Chapters 02-05.
+    """
     try:
         spec = REGISTRY[name]
     except (KeyError, TypeError):

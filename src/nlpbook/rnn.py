@@ -36,7 +36,7 @@ def check_lengths(x: torch.Tensor, lengths) -> torch.Tensor:
     """Validate (B, T, E) `x` and its (B,) `lengths`; return lengths as int64 on x's device.
 
     Lengths may live on any device (the packed API wants them on the CPU; here they are
-    moved to x's device, where the gathers need them)."""
+    moved to x's device, where the gathers need them). Chapters 03-05."""
     if x.dim() != 3:
         raise ValueError(
             f"x must be (batch, time, features) with batch_first, got {tuple(x.shape)}"
@@ -66,21 +66,21 @@ def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:
     """(B,) lengths -> (B, T) positions that reverse each sequence within its own length.
 
     Row b maps t -> len_b - 1 - t for t < len_b and leaves padding where it is; applying it
-    twice gives the identity."""
+    twice gives the identity. Chapters 03-05."""
     t = torch.arange(steps, device=lengths.device)  # (T,)
     flipped = lengths[:, None] - 1 - t[None, :]  # (B, T)
     return torch.where(flipped >= 0, flipped, t[None, :].expand_as(flipped))
 
 
 def reverse_within_length(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """Gather (B, T, D) `x` along time with a (B, T) index from `reverse_index`."""
+    """Gather (B, T, D) `x` along time with a (B, T) index from `reverse_index`. Chapters 03-05."""
     return x.gather(1, index[:, :, None].expand_as(x))
 
 
-def padding_mask(lengths: torch.Tensor, steps: int, dtype: torch.dtype) -> torch.Tensor:
-    """(B, T, 1) mask: 1 at real steps, 0 at padding."""
-    t = torch.arange(steps, device=lengths.device)
-    return (t[None, :] < lengths[:, None]).to(dtype)[:, :, None]
+def length_mask(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(B,) lengths -> (B, T) bool mask, True at real steps, False at padding. Chapters 03-05."""
+    t = torch.arange(steps, device=lengths.device)  # (T,)
+    return t[None, :] < lengths[:, None]  # (B, T)
 
 
 class _PaddedBidirectional:
@@ -151,7 +151,7 @@ class _PaddedBidirectional:
         batch, steps = x.shape[0], x.shape[1]
         if x.shape[2] != self.input_size:
             raise ValueError(f"x has {x.shape[2]} features, the layer expects {self.input_size}")
-        mask = padding_mask(lengths, steps, x.dtype)  # (B, T, 1)
+        mask = length_mask(lengths, steps).to(x.dtype)[:, :, None]  # (B, T, 1): 1 at real steps
         flag = 1 - mask  # the extra input column: 1 at padding
         reverse = reverse_index(lengths, steps)  # (B, T)
         last = (lengths - 1)[:, None, None].expand(batch, 1, self.hidden_size)  # (B, 1, H)

@@ -13,6 +13,28 @@ from pathlib import Path
 
 PAD, UNK = "<pad>", "<unk>"
 _BASIC = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+# Which tokens of a long text survive truncation: its last ones (where a review's verdict
+# usually is) or its first ones.
+KEEP = ("last", "first")
+
+
+def replace_html_breaks(text: str, by: str) -> str:
+    """Replace IMDb's `<br />` line breaks with `by`. Chapters 03 and 05."""
+    return _HTML_BREAK.sub(by, text)
+
+
+def truncate(items: Sequence, limit: int | None, keep: str = "last") -> list:
+    """The `keep`='last' (or 'first') `limit` items of `items`; all of them for None. Chapters 02-03."""
+    if keep not in KEEP:
+        raise ValueError(f"keep must be 'last' or 'first', not {keep!r}")
+    # 0 would silently mean "no limit" and -1 "drop the first item" through slicing
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"the limit must be None (no limit) or a positive int, not {limit!r}")
+    items = list(items)
+    if limit is None or len(items) <= limit:
+        return items
+    return items[-limit:] if keep == "last" else items[:limit]
 
 
 def basic_tokenize(text: str) -> list[str]:

@@ -1,23 +1,23 @@
-"""The training loop the chapters share: one epoch, evaluation, `fit`, and checkpoints.
+"""The training loop every chapter from 03 on shares: one epoch, evaluation and `fit`.
 
-Chapter 02 writes its first training loop by hand; from chapter 03 on, chapters call
-`fit`. A batch is a tuple `(*inputs, labels)`; the model is called as `model(*inputs)`.
-Accuracy is example-weighted (correct / examples), not a mean of batch means.
+Chapter 02 writes its first training loop by hand; `fit` is the same loop, with the best
+weights kept and early stopping. A batch is a tuple `(*inputs, labels)`; the model is called
+as `model(*inputs)` and `loss_fn(output, labels)` gives the loss. What counts as correct is
+the `score(output, labels) -> (correct, count)` hook: by default one prediction per example
+(`count_correct`); chapter 05 scores every target word of a sentence. Loss and accuracy are
+weighted by `count` (correct / count), not means of batch means.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import zipfile
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from nlpbook.text import Vocab
 from nlpbook.utils import Timer, flush_denormal
 
 
@@ -27,12 +27,17 @@ def to_device(batch: Iterable[torch.Tensor], device: torch.device | str) -> list
 
 
 def count_correct(output: torch.Tensor, labels: torch.Tensor) -> int:
-    """Correct predictions: sign of one logit per example, else argmax over classes."""
+    """Correct predictions: sign of one logit per example, else argmax over classes. Chapter 03."""
     if output.dim() == 1 or output.shape[-1] == 1:
         predictions = (output.reshape(-1) > 0).long()
     else:
         predictions = output.argmax(dim=-1)
     return int((predictions == labels.reshape(-1).long()).sum())
+
+
+def score_examples(output: torch.Tensor, labels: torch.Tensor) -> tuple[int, int]:
+    """The default `score` hook: (correct predictions, examples in the batch). Chapter 03."""
+    return count_correct(output, labels), len(labels)
 
 
 def _loss_target(output: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -50,10 +55,11 @@ def run_epoch(
     clip: float | None = None,
     progress: bool = False,
     desc: str = "",
+    score: Callable = score_examples,
 ) -> dict[str, float]:
-    """One pass over `loader`: trains when an optimizer is given, else evaluates.
+    """One pass over `loader`: trains when an optimizer is given, else evaluates. Chapter 03.
 
-    Returns example-weighted `loss` and `acc`, the number of examples `n`, and `seconds`.
+    Returns `loss` and `acc` weighted by what `score` counts, that count `n`, and `seconds`.
     """
     training = optimizer is not None
     model.train(training)
@@ -73,24 +79,26 @@ def run_epoch(
                 if clip is not None:
                     nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
-            size = len(labels)
-            total_loss += loss.item() * size
-            correct += count_correct(output.detach(), labels)
-            n += size
+            right, count = score(output.detach(), labels)
+            total_loss += loss.item() * count
+            correct += right
+            n += count
     if n == 0:
-        raise ValueError("the loader yielded no examples")
+        raise ValueError("the loader yielded nothing to score (no examples or no targets)")
     return {"loss": total_loss / n, "acc": correct / n, "n": n, "seconds": timer.seconds}
 
 
-def train_epoch(model, loader, loss_fn, optimizer, device="cpu", clip=None, progress=False):
+def train_epoch(
+    model, loader, loss_fn, optimizer, device="cpu", clip=None, progress=False, score=score_examples
+):
     """Train for one epoch; see `run_epoch`. Denormals count as zero (`utils.flush_denormal`)."""
     with flush_denormal():
-        return run_epoch(model, loader, loss_fn, optimizer, device, clip, progress, desc="train")
+        return run_epoch(model, loader, loss_fn, optimizer, device, clip, progress, "train", score)
 
 
-def evaluate(model, loader, loss_fn, device="cpu", progress=False):
-    """Evaluate without gradients; see `run_epoch`."""
-    return run_epoch(model, loader, loss_fn, None, device, None, progress, desc="eval")
+def evaluate(model, loader, loss_fn, device="cpu", progress=False, score=score_examples):
+    """Evaluate without gradients; see `run_epoch`. Chapter 03."""
+    return run_epoch(model, loader, loss_fn, None, device, None, progress, "eval", score)
 
 
 def fit(
@@ -106,12 +114,14 @@ def fit(
     patience: int | None = None,
     progress: bool = True,
     verbose: bool = True,
+    score: Callable = score_examples,
 ) -> list[dict[str, float]]:
     """Train for up to `epochs`, keep the best weights by `monitor`, and return the history.
 
     `monitor` is 'val_loss' (lower is better) or 'val_acc' (higher is better). Training
     stops early after `patience` epochs without improvement. At the end the model holds
     the best epoch's weights; each history row has train/val loss and acc and seconds.
+    `score` decides what accuracy counts (see the module's docstring). Chapters 03-05.
     """
     if monitor not in ("val_loss", "val_acc"):
         raise ValueError(f"monitor must be 'val_loss' or 'val_acc', not {monitor!r}")
@@ -119,8 +129,8 @@ def fit(
     best, best_state, since_best = math.inf, None, 0
     history = []
     for epoch in range(1, epochs + 1):
-        train = train_epoch(model, train_loader, loss_fn, optimizer, device, clip, progress)
-        val = evaluate(model, val_loader, loss_fn, device, progress)
+        train = train_epoch(model, train_loader, loss_fn, optimizer, device, clip, progress, score)
+        val = evaluate(model, val_loader, loss_fn, device, progress, score)
         row = {
             "epoch": epoch,
             "train_loss": train["loss"],
@@ -147,148 +157,3 @@ def fit(
     if best_state is not None:
         model.load_state_dict(best_state)
     return history
-
-
-# ---------------------------------------------------------------- checkpoints
-
-_PLAIN = (str, int, float, bool, type(None))
-
-
-def _check_plain(value, where: str = "config") -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where} keys must be strings, got {k!r}")
-            _check_plain(v, f"{where}[{k!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-    elif not isinstance(value, _PLAIN):
-        raise TypeError(
-            f"{where} holds a {type(value).__name__}; a checkpoint config takes plain values"
-        )
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, vocab: Vocab | None, config: dict) -> Path:
-    """Save model weights, the vocab's tokens and a plain config dict in one file, atomically.
-
-    The file loads with `torch.load(..., weights_only=True)`: no pickled code.
-    """
-    _check_plain(config)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    bundle = {
-        "format": "nlpbook-checkpoint-1",
-        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "vocab": list(vocab.itos) if vocab is not None else None,
-        "config": dict(config),
-    }
-    tmp = path.with_name(path.name + ".part")
-    torch.save(bundle, tmp)
-    tmp.replace(path)
-    return path
-
-
-def load_checkpoint(path: str | Path) -> tuple[dict, Vocab | None, dict]:
-    """Load a checkpoint saved by `save_checkpoint`: (model_state, vocab, config).
-
-    The archive's CRCs are checked first (`torch.load` does not check them), so damaged
-    bytes are an error rather than silently wrong weights; then the bundle's structure.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    _check_archive(path)
-    try:
-        bundle = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a crafted archive fails inside torch in many ways (EOFError, ...)
-        reason = (str(e).strip().splitlines() or [""])[0][:160]
-        raise ValueError(
-            f"{path} is damaged or not an nlpbook checkpoint ({type(e).__name__}: {reason})"
-        ) from None
-    return _unpack(bundle, path)
-
-
-def _check_archive(path: Path) -> None:
-    """Raise ValueError unless `path` is a zip archive whose every member passes its CRC."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        raise ValueError(
-            f"{path} is damaged (truncated or not a checkpoint archive: {e}); save it again"
-        ) from None
-    if bad is not None:
-        raise ValueError(f"{path} is damaged: {bad} fails its CRC check; save it again")
-
-
-def _unpack(bundle: object, path: Path) -> tuple[dict, Vocab | None, dict]:
-    """Check a loaded bundle's structure and return (model_state, vocab, config)."""
-    if not isinstance(bundle, dict) or bundle.get("format") != "nlpbook-checkpoint-1":
-        raise ValueError(f"{path} is not an nlpbook checkpoint")
-    state, tokens, config = (bundle.get(k) for k in ("model_state", "vocab", "config"))
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
-    ):
-        raise ValueError(f"{path}: model_state must map parameter names to tensors")
-    if tokens is not None and not (
-        isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)
-    ):
-        raise ValueError(f"{path}: vocab must be a list of token strings")
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: config must be a dict, not {type(config).__name__}")
-    try:
-        vocab = Vocab(tokens) if tokens is not None else None
-    except ValueError as e:
-        raise ValueError(f"{path}: vocab is not valid: {e}") from None
-    return state, vocab, config
-
-
-def _state_problems(own: dict, state: dict) -> list[str]:
-    """What keeps `state` from loading into a model whose state_dict is `own`."""
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in sorted(set(own) & set(state))
-        if own[k].shape != state[k].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"missing {missing}")
-    if unexpected:
-        problems.append(f"unexpected {unexpected}")
-    if mismatched:
-        problems.append("shape mismatch " + "; ".join(mismatched))
-    return problems
-
-
-def _raise_mismatch(problems: list[str]) -> None:
-    raise ValueError(
-        "the checkpoint does not match this model (was it built with the same config?): "
-        + ", ".join(problems)
-    )
-
-
-def load_state(model: nn.Module, state: dict) -> nn.Module:
-    """Load weights into `model`, with a clear error when they do not match its shape."""
-    problems = _state_problems(model.state_dict(), state)
-    if problems:
-        _raise_mismatch(problems)
-    model.load_state_dict(state)
-    return model
-
-
-def restore(build: Callable[[dict], nn.Module], state: dict, config: dict) -> nn.Module:
-    """`build(config)` with `state` loaded, its shapes checked before any memory is allocated.
-
-    The model is first built on PyTorch's meta device (shapes only, no storage), so a config
-    that does not match the weights (say a crafted `vocab_size` of 2e9) is a clear error
-    instead of a huge allocation.
-    """
-    with torch.device("meta"):
-        skeleton = build(config)
-    problems = _state_problems(skeleton.state_dict(), state)
-    if problems:
-        _raise_mismatch(problems)
-    return load_state(build(config), state)

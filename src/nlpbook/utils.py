@@ -150,6 +150,13 @@ def smoke_config(cfg: ConfigT) -> ConfigT:
     return dataclasses.replace(cfg, **changes)
 
 
+def pick_config(quick: ConfigT, full: ConfigT) -> ConfigT:
+    """The chapter's config for this run: `quick` or `full` by $NLPBOOK_PROFILE, shrunk by
+    `smoke_config` when $NLPBOOK_SMOKE is 1 (CI's smoke run). Every chapter's config cell."""
+    cfg = quick if get_profile() == "quick" else full
+    return smoke_config(cfg) if os.environ.get(SMOKE_ENV) == "1" else cfg
+
+
 def count_parameters(model: torch.nn.Module) -> int:
     """The number of trainable parameters of a model. Chapters 03 and 04 print it."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -175,12 +182,12 @@ class Timer:
 
 def check_band(
     name: str, value: float, low: float, high: float, chapter: str | None = None
-) -> bool:
+) -> None:
     """Print whether `value` lies in [low, high]; record it for `make run` when asked to.
 
     The printed line holds the band and the verdict, not the value itself, so that it
     is the same on every machine and nbval can compare it exactly. It returns None, so a
-    notebook cell that ends with it shows nothing but that line.
+    notebook cell that ends with it shows nothing but that line. Every chapter.
     """
     ok = bool(low <= value <= high)
     print(f"{name} in [{low}, {high}]: {ok}")

@@ -10,7 +10,7 @@ ReLU and a second such BiLSTM, eqs. 16-17) -> masked average and max pooling (eq
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -18,18 +18,11 @@ from torch import nn
 from nlpbook import rnn, text
 from nlpbook.datasets import SNLI_LABELS
 from nlpbook.text import Vocab, require_known
-from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
 
 def tokenize(sentence: str) -> list[str]:
     """NLTK word tokens, lowercased (as the ported notebook did). Chapter 04."""
     return [token.lower() for token in text.nltk_tokenize(sentence)]
-
-
-def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """(B,) lengths -> (B, T) bool mask, True at real tokens. Chapter 04."""
-    positions = torch.arange(max_len, device=lengths.device)  # (T,)
-    return positions[None, :] < lengths[:, None]  # (B, T)
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -57,8 +50,8 @@ def exact_match(a, a_mask, b, b_mask):
     return same.any(2).float(), same.any(1).float()
 
 
-class BiLSTM(nn.Module):
-    """A one-layer bidirectional LSTM that (with `packed`) never reads padding. Chapter 04.
+class ContextBiLSTM(nn.Module):
+    """ESIM's one-layer bidirectional LSTM that (with `packed`) never reads padding. Chapter 04.
 
     With `packed=True` it is `rnn.BiLSTM`, which gives exactly what `nn.LSTM` gives on a
     packed batch, on the fused kernel. `packed=False` runs a plain `nn.LSTM` over the padded
@@ -90,7 +83,7 @@ class InputEncoding(nn.Module):
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=Vocab.pad_index)
         self.dropout = nn.Dropout(dropout)
         self.exact_match = exact_match
-        self.bilstm = BiLSTM(embedding_dim + int(exact_match), hidden_size, packed)
+        self.bilstm = ContextBiLSTM(embedding_dim + int(exact_match), hidden_size, packed)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, match=None) -> torch.Tensor:
         """(B, T) ids (and, with `exact_match`, (B, T) flags) -> (B, T, 2H) contextual vectors."""
@@ -121,13 +114,16 @@ def enhance(x: torch.Tensor, x_tilde: torch.Tensor) -> torch.Tensor:
 
 
 class Composition(nn.Module):
-    """The projection F (linear + ReLU) then a BiLSTM over the enhanced vectors (eqs. 16-17)."""
+    """The projection F (linear + ReLU) then a BiLSTM over the enhanced vectors (eqs. 16-17).
+
+    Chapter 04.
+    """
 
     def __init__(self, input_size, hidden_size, dropout=0.0, packed=True):
         super().__init__()
         self.projection = nn.Sequential(nn.Linear(input_size, hidden_size), nn.ReLU())
         self.dropout = nn.Dropout(dropout)
-        self.bilstm = BiLSTM(hidden_size, hidden_size, packed)
+        self.bilstm = ContextBiLSTM(hidden_size, hidden_size, packed)
 
     def forward(self, m: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, 8H) -> (B, T, 2H)."""
@@ -167,6 +163,8 @@ class ESIMConfig:
 class ESIM(nn.Module):
     """The whole model: forward(a, a_lengths, b, b_lengths) -> (B, 3) logits. Chapter 04."""
 
+    config_class = ESIMConfig
+
     def __init__(self, config: ESIMConfig) -> None:
         super().__init__()
         c = self.config = config
@@ -178,8 +176,8 @@ class ESIM(nn.Module):
 
     def forward(self, a, a_lengths, b, b_lengths, return_attention: bool = False):
         """Premise ids a (B, Ta) and hypothesis ids b (B, Tb), with their (B,) lengths."""
-        a_mask = lengths_to_mask(a_lengths.to(a.device), a.shape[1])  # (B, Ta)
-        b_mask = lengths_to_mask(b_lengths.to(b.device), b.shape[1])  # (B, Tb)
+        a_mask = rnn.length_mask(a_lengths.to(a.device), a.shape[1])  # (B, Ta)
+        b_mask = rnn.length_mask(b_lengths.to(b.device), b.shape[1])  # (B, Tb)
         a_match, b_match = exact_match(a, a_mask, b, b_mask) if self.config.exact_match else (None, None)
         a_bar = self.encoding(a, a_lengths, a_match)  # (B, Ta, 2H)
         b_bar = self.encoding(b, b_lengths, b_match)  # (B, Tb, 2H)
@@ -191,13 +189,11 @@ class ESIM(nn.Module):
         return (logits, a_to_b, b_to_a) if return_attention else logits
 
 
-def config_dict(config: ESIMConfig) -> dict:
-    """The plain dict a checkpoint stores. Chapter 04."""
-    return asdict(config)
-
-
 def tokenize_pairs(pairs: Sequence[tuple[str, str, int]]) -> list[tuple[list[str], list[str], int]]:
-    """(premise, hypothesis, label) strings -> token lists, each distinct sentence tokenised once."""
+    """(premise, hypothesis, label) strings -> token lists, each distinct sentence tokenised once.
+
+    Chapter 04.
+    """
     cache: dict[str, list[str]] = {}
 
     def tok(sentence: str) -> list[str]:
@@ -211,7 +207,10 @@ def tokenize_pairs(pairs: Sequence[tuple[str, str, int]]) -> list[tuple[list[str
 def encode_tokens(
     token_pairs: Sequence[tuple[list[str], list[str], int]], vocab: Vocab
 ) -> list[tuple[list[int], list[int], int]]:
-    """Token-list pairs -> (ids_a, ids_b, label) examples for `batching.collate_pairs`."""
+    """Token-list pairs -> (ids_a, ids_b, label) examples for `batching.collate_pairs`.
+
+    Chapter 04.
+    """
     return [(vocab.lookup_indices(a), vocab.lookup_indices(b), y) for a, b, y in token_pairs]
 
 
@@ -264,6 +263,9 @@ def predict(model: ESIM, vocab: Vocab, premise: str, hypothesis: str) -> tuple[s
 
 
 def alignment_weights(model: ESIM, vocab: Vocab, premise: str, hypothesis: str):
-    """Premise tokens, hypothesis tokens and the (Ta, Tb) premise-to-hypothesis weights."""
+    """Premise tokens, hypothesis tokens and the (Ta, Tb) premise-to-hypothesis weights.
+
+    Chapter 04.
+    """
     tokens_a, tokens_b, (_, a_to_b, _) = _run_one(model, vocab, premise, hypothesis)
     return tokens_a, tokens_b, a_to_b[0].cpu()

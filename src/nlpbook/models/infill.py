@@ -1,162 +1,32 @@
 """Chapter 05: fill in a missing word with a bidirectional LSTM.
 
-The corpus helpers turn reviews into tokenised sentences between <beg> and <end>; the
-model reads a sentence with a BiLSTM and, for each position t, joins the forward state
-of t-1 with the backward state of t+1, so it never sees the word it predicts. Two heads:
-binary word codes (word vectors binarised, trained with BCE, decoded by the codes'
-likelihood plus a word-frequency prior, or by nearest code) or a softmax over the
-vocabulary (cross-entropy).
+The model reads a sentence (`nlpbook.corpus`: tokenised, between <beg> and <end>) with a
+BiLSTM and, for each position t, joins the forward state of t-1 with the backward state of
+t+1, so it never sees the word it predicts. Two heads: binary word codes (trained with BCE,
+decoded by the codes' likelihood plus a word-frequency prior, or by nearest code) or a
+softmax over the vocabulary (cross-entropy). `Objective` gives `train.fit` the masked loss
+and the top-1 score over target words.
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from nlpbook import rnn
+from nlpbook.corpus import BLANK, FIRST_WORD, encode_sentence, target_mask, word_tokens
 from nlpbook.text import Vocab, require_known
-from nlpbook.utils import Timer
 
-BEG, END, BLANK = "<beg>", "<end>", "__"
-SPECIALS = (BEG, END)  # with pad = 0 and unk = 1 these take ids 2 and 3
-FIRST_WORD = 4  # ids below this are never targets nor candidates
 HEADS = ("binary", "softmax")
-
-_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-# words and digits; clitics split as GloVe's tokeniser does: don't -> do n't, it's -> it 's.
-# Any other quote is dropped: 'union' -> union.
-_WORD = re.compile(r"[a-z0-9]+(?=n't)|n't|'(?:s|re|ve|ll|d|m)\b|[a-z0-9]+")
-
-
-def remove_html(text: str) -> str:
-    """Replace IMDb's `<br />` line breaks with newlines."""
-    return _HTML_BREAK.sub("\n", text)
-
-
-def split_sentences(text: str) -> list[str]:
-    """A simple splitter: cut after . ! ? followed by a space, and at line breaks."""
-    return [s.strip() for s in _SENTENCE_END.split(remove_html(text)) if s.strip()]
-
-
-def tokenize(sentence: str) -> list[str]:
-    """Lowercase and keep words only (no punctuation or quotes), clitics split GloVe-style."""
-    return _WORD.findall(sentence.lower())
-
-
-def review_sentences(texts: Iterable[str], min_len: int = 5, max_len: int = 30) -> list[list[str]]:
-    """Tokenised sentences of `texts` with `min_len` to `max_len` words each."""
-    out = []
-    for text in texts:
-        for sentence in split_sentences(text):
-            tokens = tokenize(sentence)
-            if min_len <= len(tokens) <= max_len:
-                out.append(tokens)
-    return out
-
-
-def build_vocab(sentences: Iterable[Sequence[str]], max_size: int, known=None) -> Vocab:
-    """The `max_size` most frequent words (only those in `known`, if given), plus specials."""
-    counts: dict[str, int] = {}
-    for tokens in sentences:
-        for t in tokens:
-            counts[t] = counts.get(t, 0) + 1
-    if known is not None:
-        counts = {t: c for t, c in counts.items() if t in known}
-    return Vocab.from_counts(counts, max_size=max_size, specials=SPECIALS)
-
-
-def encode(tokens: Sequence[str], vocab: Vocab) -> list[int]:
-    """Ids of `<beg> tokens <end>`; unknown words map to unk."""
-    return vocab.lookup_indices([BEG, *tokens, END])
-
-
-def target_mask(ids: torch.Tensor) -> torch.Tensor:
-    """True where a position is a real, known word: not pad, unk, <beg> or <end>."""
-    return ids >= FIRST_WORD
-
-
-def binary_codes(vocab: Vocab, glove) -> torch.Tensor:
-    """(V, D) 0/1 codes: each word's GloVe vector > 0; special rows are zero."""
-    codes = torch.zeros(len(vocab), glove.dim)
-    for i, word in enumerate(vocab.itos[FIRST_WORD:], start=FIRST_WORD):
-        if word not in glove:
-            raise KeyError(f"{word!r} has no GloVe vector; build the vocab from GloVe's words")
-        codes[i] = torch.from_numpy(glove[word] > 0).float()
-    return codes
-
-
-def word2vec_codes(
-    sentences: Iterable[Sequence[str]],
-    vocab: Vocab,
-    vector_size: int = 100,
-    epochs: int = 5,
-    window: int = 5,
-    seed: int = 0,
-) -> torch.Tensor:
-    """(V, vector_size) 0/1 codes from word2vec (gensim CBOW) fit on `sentences`: bit j is
-    1 where component j of the word's vector is positive; special rows are zero.
-
-    Words outside `vocab` are trained as `<unk>`, so every vocabulary word that occurs gets
-    a vector. One worker thread, so the same seed gives the same codes. Chapter 05."""
-    from gensim.models import Word2Vec  # imported here: only chapter 05 needs gensim
-
-    unk = vocab.itos[vocab.unk_index]
-    corpus = [[t if t in vocab.stoi else unk for t in tokens] for tokens in sentences]
-    model = Word2Vec(
-        corpus,
-        vector_size=vector_size,
-        window=window,
-        min_count=1,
-        workers=1,
-        seed=seed,
-        epochs=epochs,
-    )
-    words = vocab.itos[FIRST_WORD:]
-    missing = [w for w in words if w not in model.wv]
-    if missing:
-        raise KeyError(
-            f"{len(missing)} vocabulary words never occur in the sentences, e.g. {missing[:5]}"
-        )
-    codes = torch.zeros(len(vocab), vector_size)
-    codes[FIRST_WORD:] = torch.from_numpy(model.wv[words] > 0).float()
-    return codes
-
-
-def unigram_log_prior(sentences: Iterable[Sequence[int]], vocab_size: int) -> torch.Tensor:
-    """(V,) log P(w) of each word among the target words of `sentences` (id lists), add-one
-    smoothed over the words that can be targets; the specials get -inf."""
-    counts = torch.ones(vocab_size)
-    counts[:FIRST_WORD] = 0
-    for ids in sentences:
-        ids = torch.as_tensor(ids, dtype=torch.long)
-        ids = ids[target_mask(ids)]
-        counts += torch.bincount(ids, minlength=vocab_size)[:vocab_size].float()
-    return torch.log(counts / counts.sum())
-
-
-def code_collisions(codes: torch.Tensor, vocab: Vocab) -> list[list[str]]:
-    """Groups of (non-special) words that share one binary code, largest first."""
-    groups: dict[tuple, list[str]] = {}
-    for i in range(FIRST_WORD, len(vocab)):
-        groups.setdefault(tuple(codes[i].int().tolist()), []).append(vocab.itos[i])
-    return sorted((g for g in groups.values() if len(g) > 1), key=lambda g: (-len(g), g))
-
-
-def collate_sentences(batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Id sequences -> (ids (B, T) padded with 0, lengths (B,) on CPU)."""
-    tensors = [torch.as_tensor(s, dtype=torch.long) for s in batch]
-    lengths = torch.tensor([len(t) for t in tensors])
-    return nn.utils.rnn.pad_sequence(tensors, batch_first=True), lengths
 
 
 def shift_context(output: torch.Tensor) -> torch.Tensor:
-    """(B, T, 2H) BiLSTM output -> (B, T, 2H): [forward at t-1; backward at t+1], zeros at the ends."""
+    """(B, T, 2H) BiLSTM output -> (B, T, 2H): [forward at t-1; backward at t+1], zeros at
+    the ends. Chapter 05."""
     hidden = output.shape[-1] // 2
     forward, backward = output[..., :hidden], output[..., hidden:]  # (B, T, H) each
     forward = F.pad(forward, (0, 0, 1, 0))[:, :-1]  # position t gets forward state t-1
@@ -164,28 +34,35 @@ def shift_context(output: torch.Tensor) -> torch.Tensor:
     return torch.cat([forward, backward], dim=-1)
 
 
+@dataclass
+class InfillConfig:
+    """The sizes of an `InfillModel`; `asdict` of it goes into a checkpoint. Chapter 05."""
+
+    vocab_size: int
+    out_features: int  # bits per code (binary head) or vocab_size (softmax head)
+    embedding_dim: int = 64
+    hidden_size: int = 128
+    mlp_size: int = 128
+    dropout: float = 0.2
+
+
 class InfillModel(nn.Module):
     """Embedding -> BiLSTM that skips padding (`rnn.BiLSTM`) -> shifted context -> MLP ->
-    `out_features` per position."""
+    `out_features` per position. Chapter 05."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        out_features: int,
-        embedding_dim: int = 64,
-        hidden_size: int = 128,
-        mlp_size: int = 128,
-        dropout: float = 0.2,
-    ) -> None:
+    config_class = InfillConfig
+
+    def __init__(self, config: InfillConfig) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        self.lstm = rnn.BiLSTM(embedding_dim, hidden_size)
+        c = self.config = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
+        self.lstm = rnn.BiLSTM(c.embedding_dim, c.hidden_size)
         self.mlp = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(2 * hidden_size, mlp_size),
+            nn.Dropout(c.dropout),
+            nn.Linear(2 * c.hidden_size, c.mlp_size),
             nn.ReLU(),
-            nn.Dropout(dropout),
-            nn.Linear(mlp_size, out_features),
+            nn.Dropout(c.dropout),
+            nn.Linear(c.mlp_size, c.out_features),
         )
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -197,7 +74,7 @@ class InfillModel(nn.Module):
 def infill_loss(
     output: torch.Tensor, ids: torch.Tensor, head: str, codes: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Mean loss over target positions only (pad, unk, <beg>, <end> masked out)."""
+    """Mean loss over target positions only (pad, unk, <beg>, <end> masked out). Chapter 05."""
     mask = target_mask(ids)  # (B, T)
     if head == "softmax":
         return F.cross_entropy(output[mask], ids[mask])
@@ -206,6 +83,30 @@ def infill_loss(
         loss = F.binary_cross_entropy_with_logits(output, bits, reduction="none")  # (B, T, D)
         return (loss * mask.unsqueeze(-1)).sum() / (mask.sum() * bits.shape[-1]).clamp(min=1)
     raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+
+
+class Objective:
+    """What `train.fit` needs for one head: `loss(output, ids)`, the masked loss, and
+    `score(output, ids)`, (top-1 correct, target words) with the binary head decoded by
+    likelihood (ties go to the lower id, as in `rank_of_target`). Chapter 05."""
+
+    def __init__(self, head: str, codes: torch.Tensor | None = None) -> None:
+        if head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+        if head == "binary" and codes is None:
+            raise ValueError("the binary head needs its word codes (codes=...)")
+        self.head, self.codes = head, codes
+
+    def _codes(self, output: torch.Tensor) -> torch.Tensor | None:
+        return None if self.codes is None else self.codes.to(output.device)
+
+    def loss(self, output: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        return infill_loss(output, ids, self.head, self._codes(output))
+
+    def score(self, output: torch.Tensor, ids: torch.Tensor) -> tuple[int, int]:
+        mask = target_mask(ids)
+        scores = word_scores(output[mask], self.head, self._codes(output))  # (N, V)
+        return int((scores.argmax(1) == ids[mask]).sum()), int(mask.sum())
 
 
 METRICS = ("likelihood", "hamming", "euclidean")
@@ -218,7 +119,7 @@ def word_scores(
     metric: str = "likelihood",
     log_prior: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(N, C) head outputs -> (N, V) scores, higher is better; specials get -inf.
+    """(N, C) head outputs -> (N, V) scores, higher is better; specials get -inf. Chapter 05.
 
     softmax: log-probabilities. binary: the log-likelihood of each word's code under the
     predicted bit probabilities (likelihood), or minus the distance from the bits thresholded
@@ -250,7 +151,10 @@ def word_scores(
 
 
 def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """0-based rank of each target among the words (ties go to the lower, more frequent id)."""
+    """0-based rank of each target among the words (ties go to the lower, more frequent id).
+
+    Chapter 05.
+    """
     target_scores = scores.gather(1, targets.unsqueeze(1))  # (N, 1)
     ids = torch.arange(scores.shape[1], device=scores.device)  # on the scores' device (CUDA too)
     better = (scores > target_scores) | ((scores == target_scores) & (ids < targets.unsqueeze(1)))
@@ -262,12 +166,12 @@ def evaluate(
     model, loader, head, codes=None, ks=(1, 10), device="cpu", metric="likelihood", log_prior=None
 ) -> dict[str, float]:
     """Loss, top-k accuracy (and bit accuracy for the binary head) over target positions;
-    `metric` and `log_prior` choose the binary head's decoding (see `word_scores`)."""
+    `metric` and `log_prior` choose the binary head's decoding (see `word_scores`). Chapter 05."""
     model.eval()
     total = {"loss": 0.0, "bits": 0.0, **{f"top{k}": 0.0 for k in ks}}
     n = 0
     codes_d = codes.to(device) if codes is not None else None
-    for ids, lengths in loader:
+    for ids, lengths, _ in loader:  # the targets are the ids themselves
         ids = ids.to(device)
         output = model(ids, lengths)
         mask = target_mask(ids)
@@ -286,64 +190,6 @@ def evaluate(
     return result
 
 
-def fit(
-    model,
-    train_loader,
-    val_loader,
-    head,
-    optimizer,
-    epochs,
-    codes=None,
-    patience=2,
-    clip=1.0,
-    device="cpu",
-    verbose=True,
-    train_eval_loader=None,
-) -> list[dict[str, float]]:
-    """Train, evaluate top-1 on validation each epoch, keep the best weights, stop early."""
-    history, best, best_state, since = [], -1.0, None, 0
-    codes_d = codes.to(device) if codes is not None else None
-    for epoch in range(1, epochs + 1):
-        model.train()
-        with Timer() as timer:
-            for ids, lengths in train_loader:
-                ids = ids.to(device)
-                loss = infill_loss(model(ids, lengths), ids, head, codes_d)
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-                optimizer.step()
-        train = None
-        if train_eval_loader is not None:  # accuracy on (a subset of) the training data, eval mode
-            train = evaluate(model, train_eval_loader, head, codes, device=device)
-        val = evaluate(model, val_loader, head, codes, device=device)
-        row = {
-            "epoch": epoch,
-            "seconds": timer.seconds,
-            "val_loss": val["loss"],
-            "val_acc": val["top1"],
-            "val_top10": val["top10"],
-        }
-        if train is not None:
-            row.update(train_loss=train["loss"], train_acc=train["top1"])
-        row["best"] = val["top1"] > best
-        history.append(row)
-        if verbose:
-            print(
-                f"epoch {epoch:2d}  val loss {val['loss']:.3f}  top-1 {val['top1']:.3f}"
-                f"  top-10 {val['top10']:.3f}  {timer.seconds:.1f} s{'  *' if row['best'] else ''}"
-            )
-        if row["best"]:
-            best, best_state, since = val["top1"], copy.deepcopy(model.state_dict()), 0
-        else:
-            since += 1
-            if since >= patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
-
-
 _BLANK = re.compile(r"_{2,}")
 
 
@@ -358,7 +204,7 @@ def blank_scores(
     log_prior=None,
 ) -> torch.Tensor:
     """(V,) scores of every word for the one blank (`__`) in `text`, higher is better
-    (see `word_scores`); specials get -inf."""
+    (see `word_scores`); specials get -inf. Chapter 05."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
@@ -368,10 +214,10 @@ def blank_scores(
         raise ValueError(f"no blank in {text!r}; mark the missing word with {BLANK}")
     if len(parts) > 2:
         raise ValueError(f"more than one blank in {text!r}; the model fills exactly one")
-    left, right = tokenize(parts[0]), tokenize(parts[1])
+    left, right = word_tokens(parts[0]), word_tokens(parts[1])
     # the same refusal as every chapter's predict function (text.NoKnownWords)
     require_known(vocab.lookup_indices(left + right), f"text around the blank in {text!r}", FIRST_WORD)
-    ids = torch.tensor([encode([*left, BLANK, *right], vocab)])  # (1, T); the blank becomes <unk>
+    ids = torch.tensor([encode_sentence([*left, BLANK, *right], vocab)])  # (1, T); the blank becomes <unk>
     position = len(left) + 1
     model.eval()
     device = next(model.parameters()).device
@@ -390,7 +236,7 @@ def fill_blank(
     metric: str = "likelihood",
     log_prior=None,
 ) -> list[tuple[str, float]]:
-    """The `k` best words for the one blank (`__`) in `text`, best first.
+    """The `k` best words for the one blank (`__`) in `text`, best first. Chapter 05.
 
     Returns (word, probability) for the softmax head and (word, score) for the binary head:
     the code's log-likelihood (plus `log_prior`), or minus its distance (hamming, euclidean).

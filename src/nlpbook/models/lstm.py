@@ -1,5 +1,5 @@
 """Chapter 02: an LSTM built from scratch (parameter for parameter the same as `nn.LSTM`),
-the review-sentiment model that can use either, and `predict_sentiment`.
+the review-sentiment model that can use either, and `classify_review`.
 
 Gates, in `nn.LSTM`'s order i, f, g, o (rows of the stacked weight matrices):
 
@@ -15,14 +15,50 @@ Letters: B batch, T time steps, I input features, H hidden units, L layers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from nlpbook import reviews  # classify_review prepares text as training did
 from nlpbook.text import require_known
 
 State = tuple[torch.Tensor, torch.Tensor]
 GATES = ("i", "f", "g", "o")
+
+
+PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def init_parameters(hidden_size: int, *params: nn.Parameter) -> None:
+    """PyTorch's LSTM initialisation: every weight uniform in ±1/√H. Chapter 02."""
+    bound = 1.0 / math.sqrt(hidden_size)
+    for p in params:
+        nn.init.uniform_(p, -bound, bound)
+
+
+def project_input(x: torch.Tensor, weight_ih, bias_ih, bias_hh) -> torch.Tensor:
+    """W_ih x + b_ih + b_hh for any leading shape (..., I) -> (..., 4H). Chapter 02.
+
+    Both biases are added here, so for a sequence this one matrix product, done for all
+    time steps before the loop, leaves only the W_hh h term to each step.
+    """
+    return x @ weight_ih.T + (bias_ih + bias_hh)
+
+
+def lstm_step(
+    x_proj: torch.Tensor, state: State, weight_hh: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """One step from a projected input (B, 4H): returns h', c' and the gates (i, f, g, o). Chapter 02."""
+    h, c = state  # (B, H), (B, H)
+    hidden = h.shape[-1]
+    z = torch.addmm(x_proj, h, weight_hh.T)  # (B, 4H): x_proj + h W_hh^T, one fused matmul
+    # One sigmoid call for i, f and o; its g slot is computed but unused.
+    i, f, _, o = torch.sigmoid(z).chunk(4, dim=-1)  # each (B, H)
+    g = torch.tanh(z[:, 2 * hidden : 3 * hidden])  # (B, H)
+    c = torch.addcmul(f * c, i, g)  # f * c + i * g, (B, H)
+    h = o * torch.tanh(c)  # (B, H)
+    return h, c, (i, f, g, o)
 
 
 class LSTMCell(nn.Module):
@@ -35,41 +71,15 @@ class LSTMCell(nn.Module):
         self.weight_hh = nn.Parameter(torch.empty(4 * hidden_size, hidden_size))  # (4H, H)
         self.bias_ih = nn.Parameter(torch.empty(4 * hidden_size))  # (4H,)
         self.bias_hh = nn.Parameter(torch.empty(4 * hidden_size))  # (4H,)
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """PyTorch's initialisation: every weight uniform in ±1/√H."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
-
-    def project_input(self, x: torch.Tensor) -> torch.Tensor:
-        """W_ih x + b_ih + b_hh for any leading shape (..., I) -> (..., 4H).
-
-        Both biases are added here, so for a sequence this one matrix product, done for
-        all time steps before the loop, leaves only the W_hh h term to each step.
-        """
-        return x @ self.weight_ih.T + (self.bias_ih + self.bias_hh)
-
-    def step(
-        self, x_proj: torch.Tensor, state: State
-    ) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
-        """One step from a projected input (B, 4H): returns h', c' and the gates (i, f, g, o)."""
-        h, c = state  # (B, H), (B, H)
-        z = torch.addmm(x_proj, h, self.weight_hh.T)  # (B, 4H): x_proj + h W_hh^T, one fused matmul
-        # One sigmoid call for i, f and o; its g slot is computed but unused.
-        i, f, _, o = torch.sigmoid(z).chunk(4, dim=-1)  # each (B, H)
-        g = torch.tanh(z[:, 2 * self.hidden_size : 3 * self.hidden_size])  # (B, H)
-        c = torch.addcmul(f * c, i, g)  # f * c + i * g, (B, H)
-        h = o * torch.tanh(c)  # (B, H)
-        return h, c, (i, f, g, o)
+        init_parameters(hidden_size, *self.parameters())
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> State:
         """(B, I) input and optional (h, c) of (B, H) each -> the next (h, c)."""
         if state is None:
             zeros = x.new_zeros(x.shape[0], self.hidden_size)
             state = (zeros, zeros)
-        h, c, _ = self.step(self.project_input(x), state)
+        x_proj = project_input(x, self.weight_ih, self.bias_ih, self.bias_hh)
+        h, c, _ = lstm_step(x_proj, state, self.weight_hh)
         return h, c
 
 
@@ -77,7 +87,8 @@ class LSTM(nn.Module):
     """A multi-layer LSTM from scratch with `nn.LSTM`'s parameter names and call signature.
 
     `weight_ih_l{k}`, `weight_hh_l{k}`, `bias_ih_l{k}`, `bias_hh_l{k}` are the same tensors
-    as `nn.LSTM`'s, so `load_state_dict(nn_lstm.state_dict())` works both ways. Set
+    as `nn.LSTM`'s, so `load_state_dict(nn_lstm.state_dict())` works both ways; each layer
+    runs `project_input` and `lstm_step` on them, as `LSTMCell` does. Set
     `record_gates = True` to keep each layer's gate activations in `self.gates` (chapter 02).
     """
 
@@ -96,21 +107,18 @@ class LSTM(nn.Module):
             raise ValueError(f"dropout must be in [0, 1], got {dropout}")
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.batch_first, self.dropout = num_layers, batch_first, dropout
-        self.cells = [
-            LSTMCell(input_size if k == 0 else hidden_size, hidden_size) for k in range(num_layers)
-        ]
-        for k, cell in enumerate(self.cells):  # register under nn.LSTM's names
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                self.register_parameter(f"{name}_l{k}", getattr(cell, name))
+        for k in range(num_layers):  # nn.LSTM's names, shapes and initialisation, layer by layer
+            inputs = input_size if k == 0 else hidden_size
+            shapes = ((4 * hidden_size, inputs), (4 * hidden_size, hidden_size), (4 * hidden_size,), (4 * hidden_size,))
+            for name, shape in zip(PARAMETERS, shapes, strict=True):
+                self.register_parameter(f"{name}_l{k}", nn.Parameter(torch.empty(shape)))
+            init_parameters(hidden_size, *self.layer_parameters(k))
         self.record_gates = False
         self.gates: list[dict[str, torch.Tensor]] = []
 
-    def _apply(self, fn, recurse=True):  # keep the cells' parameters the registered ones
-        super()._apply(fn, recurse)
-        for k, cell in enumerate(self.cells):
-            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                setattr(cell, name, getattr(self, f"{name}_l{k}"))
-        return self
+    def layer_parameters(self, k: int) -> tuple[nn.Parameter, ...]:
+        """Layer k's (weight_ih, weight_hh, bias_ih, bias_hh)."""
+        return tuple(getattr(self, f"{name}_l{k}") for name in PARAMETERS)
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """x (B, T, I) if batch_first else (T, B, I); state (h0, c0) each (L, B, H).
@@ -130,14 +138,15 @@ class LSTM(nn.Module):
         self.gates = []
         h_n, c_n = [], []
         layer_input = x  # (T, B, I)
-        for k, cell in enumerate(self.cells):
+        for k in range(self.num_layers):
+            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(k)
             if k > 0 and self.dropout > 0 and self.training:
                 layer_input = nn.functional.dropout(layer_input, self.dropout, training=True)
-            x_proj = cell.project_input(layer_input)  # (T, B, 4H): one matmul for all steps
+            x_proj = project_input(layer_input, weight_ih, bias_ih, bias_hh)  # (T, B, 4H): all steps
             h, c = h0[k], c0[k]  # (B, H)
             outputs, record = [], {g: [] for g in GATES}
             for t in range(steps):
-                h, c, gates = cell.step(x_proj[t], (h, c))
+                h, c, gates = lstm_step(x_proj[t], (h, c), weight_hh)
                 outputs.append(h)
                 if self.record_gates:
                     for name, value in zip(GATES, gates, strict=True):
@@ -159,6 +168,19 @@ class LSTM(nn.Module):
         )
 
 
+@dataclass
+class SentimentLSTMConfig:
+    """The sizes of a `SentimentLSTM`; `asdict` of it goes into a checkpoint. Chapter 02."""
+
+    vocab_size: int
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int = 2
+    dropout: float = 0.5
+    scratch: bool = False  # this module's LSTM instead of nn.LSTM
+    pad_index: int = 0
+
+
 class SentimentLSTM(nn.Module):
     """Embedding -> L-layer LSTM (nn.LSTM or the scratch one) -> dropout -> linear, one logit.
 
@@ -166,28 +188,22 @@ class SentimentLSTM(nn.Module):
     is the end of the text: its output summarises the review (many-to-one). Chapter 02.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        embedding_dim: int,
-        hidden_size: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
-        scratch: bool = False,
-        pad_index: int = 0,
-    ) -> None:
+    config_class = SentimentLSTMConfig
+
+    def __init__(self, config: SentimentLSTMConfig) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
-        rnn = LSTM if scratch else nn.LSTM
+        c = self.config = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=c.pad_index)
+        rnn = LSTM if c.scratch else nn.LSTM
         self.lstm = rnn(
-            embedding_dim,
-            hidden_size,
-            num_layers=num_layers,
+            c.embedding_dim,
+            c.hidden_size,
+            num_layers=c.num_layers,
             batch_first=True,
-            dropout=dropout if num_layers > 1 else 0.0,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(hidden_size, 1)
+        self.dropout = nn.Dropout(c.dropout)
+        self.fc = nn.Linear(c.hidden_size, 1)
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (B, T) -> logits (B,)."""
@@ -197,13 +213,13 @@ class SentimentLSTM(nn.Module):
         return self.fc(self.dropout(last)).squeeze(-1)  # (B,)
 
 
-def predict_sentiment(
+def classify_review(
     model: nn.Module,
     vocab,
     text: str,
     seq_len: int,
     threshold: float = 0.5,
-    keep: str = "end",
+    keep: str = "last",
 ) -> dict[str, object]:
     """Classify one review: {'label', 'probability' (of positive), 'known', 'tokens'}.
 
@@ -213,12 +229,10 @@ def predict_sentiment(
     but <unk> and its output would say what it learned about <unk> runs, not about this
     text. Chapter 02.
     """
-    from nlpbook.models import reviews  # the same cleaning and tokenisation as training
-
     if not isinstance(text, str):
-        raise TypeError(f"predict_sentiment expects a string, got {type(text).__name__}")
+        raise TypeError(f"classify_review expects a string, got {type(text).__name__}")
     if not text.strip():
-        raise ValueError("predict_sentiment got an empty review; give it some text")
+        raise ValueError("classify_review got an empty review; give it some text")
     tokens = reviews.tokenize_review(text)
     ids = vocab.lookup_indices(tokens)
     x = reviews.pad_left(ids, seq_len, vocab.pad_index, keep).unsqueeze(0)  # (1, T)

@@ -1,6 +1,7 @@
 """Chapter 03's sentiment classifier: a 2-layer bidirectional LSTM that never reads padding,
-as in the "upgraded sentiment analysis" notebook it ports, plus the helpers that encode
-reviews, predict, and rebuild the model from a checkpoint bundle.
+as in the "upgraded sentiment analysis" notebook it ports, plus the helpers that clean and
+encode reviews and predict. (`checkpoints.save_checkpoint` / `checkpoints.load` save and
+rebuild it, as every chapter's model.)
 
 The LSTM is `nlpbook.rnn.BiLSTM`: it gives exactly what `nn.LSTM` gives on the packed batch
 (and its weights carry `nn.LSTM`'s names), but runs the fused kernel, several times faster
@@ -12,20 +13,26 @@ H = hidden_size, L = num_layers.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from nlpbook import rnn, train
+from nlpbook import rnn, text
 from nlpbook.text import Vocab, require_known
-from nlpbook.utils import count_parameters  # noqa: F401  (re-exported for the notebooks)
 
-# The keys of a checkpoint config that `build_model` passes to BiLSTMSentiment.
-MODEL_KEYS = ("vocab_size", "embedding_dim", "hidden_size", "num_layers", "dropout", "pad_index")
-_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+
+@dataclass
+class BiLSTMSentimentConfig:
+    """The sizes of a `BiLSTMSentiment`; `asdict` of it goes into a checkpoint. Chapter 03."""
+
+    vocab_size: int
+    embedding_dim: int
+    hidden_size: int
+    num_layers: int = 2
+    dropout: float = 0.5
+    pad_index: int = 0
 
 
 class BiLSTMSentiment(nn.Module):
@@ -33,25 +40,20 @@ class BiLSTMSentiment(nn.Module):
     final forward and backward hidden states, concatenated -> dropout -> linear -> one logit.
     Introduced in chapter 03."""
 
-    def __init__(
-        self,
-        vocab_size: int,
-        embedding_dim: int,
-        hidden_size: int,
-        num_layers: int = 2,
-        dropout: float = 0.5,
-        pad_index: int = 0,
-    ) -> None:
+    config_class = BiLSTMSentimentConfig
+
+    def __init__(self, config: BiLSTMSentimentConfig) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
+        c = self.config = config
+        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=c.pad_index)
         self.rnn = rnn.BiLSTM(
-            embedding_dim,
-            hidden_size,
-            num_layers=num_layers,
-            dropout=dropout if num_layers > 1 else 0.0,
+            c.embedding_dim,
+            c.hidden_size,
+            num_layers=c.num_layers,
+            dropout=c.dropout if c.num_layers > 1 else 0.0,
         )
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(2 * hidden_size, 1)
+        self.dropout = nn.Dropout(c.dropout)
+        self.fc = nn.Linear(2 * c.hidden_size, 1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """ids (B, T) and lengths (B,) -> logits (B,); padding never reaches the LSTM."""
@@ -67,60 +69,14 @@ def clean_review(review: str) -> str:
     """Replace IMDb's `<br />` line breaks by spaces and collapse runs of whitespace. Chapter 03.
 
     (spaCy would turn each extra space into a whitespace token.)"""
-    return " ".join(_BREAK.sub(" ", review).split())
+    return " ".join(text.replace_html_breaks(review, " ").split())
 
 
-def encode(tokens: Sequence[str], vocab: Vocab, max_tokens: int | None = None, keep: str = "last"):
+def encode_review(
+    tokens: Sequence[str], vocab: Vocab, max_tokens: int | None = None, keep: str = "last"
+) -> list[int]:
     """Token ids of `tokens`, cut to `max_tokens` keeping the 'last' or 'first' ones. Chapter 03."""
-    if keep not in ("last", "first"):
-        raise ValueError(f"keep must be 'last' or 'first', not {keep!r}")
-    # 0 would silently mean "no limit" and -1 "drop the first token" through slicing
-    if max_tokens is not None and (
-        isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-    ):
-        raise ValueError(
-            f"max_tokens must be None (no limit) or a positive int, not {max_tokens!r}"
-        )
-    if max_tokens is not None and len(tokens) > max_tokens:
-        tokens = tokens[-max_tokens:] if keep == "last" else tokens[:max_tokens]
-    return vocab.lookup_indices(tokens)
-
-
-def build_model(config: dict) -> BiLSTMSentiment:
-    """A fresh BiLSTMSentiment from a (checkpoint) config dict; extra keys are ignored."""
-    missing = [k for k in MODEL_KEYS if k not in config]
-    if missing:
-        raise ValueError(f"the config lacks {missing}; it needs {list(MODEL_KEYS)}")
-    return BiLSTMSentiment(**{k: config[k] for k in MODEL_KEYS})
-
-
-def model_config(model: BiLSTMSentiment) -> dict:
-    """The config dict that `build_model` turns back into a model of the same shape."""
-    return {
-        "vocab_size": model.embedding.num_embeddings,
-        "embedding_dim": model.embedding.embedding_dim,
-        "hidden_size": model.rnn.hidden_size,
-        "num_layers": model.rnn.num_layers,
-        "dropout": model.dropout.p,
-        "pad_index": model.embedding.padding_idx,
-    }
-
-
-def save_bundle(path: str | Path, model: BiLSTMSentiment, vocab: Vocab, **extra) -> Path:
-    """Save weights + vocab + config (the model's shape and any `extra` plain settings)."""
-    config = {**model_config(model), **extra}
-    if config["vocab_size"] != len(vocab):
-        raise ValueError(f"the model has {config['vocab_size']} rows, the vocab {len(vocab)}")
-    return train.save_checkpoint(path, model, vocab, config)
-
-
-def load_bundle(path: str | Path) -> tuple[BiLSTMSentiment, Vocab, dict]:
-    """Rebuild a model from a checkpoint bundle: (model in eval mode, vocab, config)."""
-    state, vocab, config = train.load_checkpoint(path)
-    if vocab is None:
-        raise ValueError(f"{path} holds no vocabulary; a sentiment bundle needs one")
-    model = train.restore(build_model, state, config)  # shapes checked before allocating
-    return model.eval(), vocab, config
+    return vocab.lookup_indices(text.truncate(tokens, max_tokens, keep))
 
 
 @torch.no_grad()
@@ -141,7 +97,7 @@ def predict_sentiment(
     tokens = tokenizer(clean_review(text))
     if not tokens:
         raise ValueError("predict_sentiment got an empty review (no tokens); pass some text")
-    ids = encode(tokens, vocab, max_tokens)
+    ids = encode_review(tokens, vocab, max_tokens)
     require_known(ids, "review")
     device = next(model.parameters()).device
     was_training = model.training

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from nlpbook import data, datasets, text
+from nlpbook.files import DataError
 
 URL = "<url>"
 _URL = re.compile(r"(?:https?://|www\.)\S+|[^\s:]+\.(?:com|net|org)\b\S*")
@@ -32,7 +33,7 @@ def load_quick_reviews(limit: int = 6000) -> list[tuple[str, int]]:
     else (no mirror) the first `limit` rows of the canonical test.csv. Chapter 02."""
     try:
         path = data.fetch("amazon_polarity_sample", download_ok=False)
-    except data.DataError:
+    except DataError:
         path = data.fetch("amazon_polarity", need=["test.csv"]) / "test.csv"
     return datasets.read_amazon_polarity(path, limit=limit)
 
@@ -45,61 +46,58 @@ def load_full_reviews(split: str, limit: int | None = None) -> list[tuple[str, i
     return datasets.read_amazon_polarity(folder / f"{split}.csv", limit=limit)
 
 
-def clean_review(review: str) -> str:
-    """Lowercase, URLs -> <url>, digits -> 0 (the article's cleaning)."""
+def normalize_review(review: str) -> str:
+    """Lowercase, URLs -> <url>, digits -> 0 (the article's cleaning). Chapter 02."""
     review = _URL.sub(f" {URL} ", review.lower())
     return _DIGIT.sub("0", review)
 
 
-def split_sentences(cleaned: str) -> list[str]:
-    """Cut text after . ! or ? that ends a sentence (see `_SENTENCE_END`); no download."""
+def cut_sentences(cleaned: str) -> list[str]:
+    """Cut text after . ! or ? that ends a sentence (see `_SENTENCE_END`); no download. Chapter 02."""
     return _SENTENCE_END.split(cleaned)
 
 
 def tokenize_review(review: str) -> list[str]:
-    """Clean a review, cut it into sentences and split each with NLTK's word tokenizer.
+    """Clean a review, cut it into sentences and split each with NLTK's word tokenizer. Chapter 02.
 
     `NLTKWordTokenizer` splits off a period only at the very end of its input (it expects one
     sentence; `word_tokenize` would first split sentences with the punkt download), so we
     give it one sentence at a time. <url> is kept whole.
     """
     tokens: list[str] = []
-    for k, piece in enumerate(clean_review(review).split(URL)):
+    for k, piece in enumerate(normalize_review(review).split(URL)):
         if k > 0:
             tokens.append(URL)
-        for sentence in split_sentences(piece):
+        for sentence in cut_sentences(piece):
             tokens.extend(text.nltk_tokenize(sentence))
     return tokens
 
 
-KEEP = ("start", "end")
-
-
 def pad_left(
-    ids: Sequence[int], seq_len: int, pad_index: int = 0, keep: str = "end"
+    ids: Sequence[int], seq_len: int, pad_index: int = 0, keep: str = "last"
 ) -> torch.Tensor:
-    """Truncate to `seq_len` ids, keeping the last ones (`keep="end"`) or the first
-    (`keep="start"`), and left-pad shorter ones: (seq_len,) int64."""
-    if seq_len < 1:
+    """Truncate to `seq_len` ids, keeping the `keep`='last' ones or the 'first'
+    (`text.truncate`), and left-pad shorter ones: (seq_len,) int64. Chapter 02."""
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
         raise ValueError(f"seq_len must be at least 1, got {seq_len}")
-    if keep not in KEEP:
-        raise ValueError(f"keep must be 'start' or 'end', got {keep!r}")
-    ids = list(ids)
-    ids = ids[-seq_len:] if keep == "end" else ids[:seq_len]
+    ids = text.truncate(ids, seq_len, keep)
     return torch.tensor([pad_index] * (seq_len - len(ids)) + ids, dtype=torch.long)
 
 
-def encode(
-    token_lists: Sequence[Sequence[str]], vocab: text.Vocab, seq_len: int, keep: str = "end"
+def encode_padded(
+    token_lists: Sequence[Sequence[str]], vocab: text.Vocab, seq_len: int, keep: str = "last"
 ) -> torch.Tensor:
-    """Token lists -> (N, seq_len) ids, each left-padded or truncated (see `pad_left`)."""
+    """Token lists -> (N, seq_len) ids, each left-padded or truncated (see `pad_left`). Chapter 02."""
     rows = [pad_left(vocab.lookup_indices(t), seq_len, vocab.pad_index, keep) for t in token_lists]
     return torch.stack(rows) if rows else torch.empty(0, seq_len, dtype=torch.long)
 
 
 @dataclass
 class ReviewData:
-    """Prepared reviews: the vocabulary, the three splits, and each split's token lists."""
+    """Prepared reviews: the vocabulary, the three splits, and each split's token lists.
+
+    Chapter 02.
+    """
 
     vocab: text.Vocab
     seq_len: int
@@ -110,7 +108,7 @@ class ReviewData:
 
 
 def split_indices(n: int, fractions: Sequence[float], seed: int = 0) -> list[list[int]]:
-    """Shuffle range(n) with `seed` and cut it by `fractions` (which must sum to 1)."""
+    """Shuffle range(n) with `seed` and cut it by `fractions` (which must sum to 1). Chapter 02."""
     if abs(sum(fractions) - 1.0) > 1e-9 or any(f < 0 for f in fractions):
         raise ValueError(f"fractions must be non-negative and sum to 1, got {fractions}")
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
@@ -135,11 +133,12 @@ def prepare_reviews(
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     test_reviews: Sequence[tuple[str, int]] | None = None,
-    keep: str = "end",
+    keep: str = "last",
 ) -> ReviewData:
     """Tokenise, split (train/val/test by `fractions`, or train/val plus `test_reviews`),
     build the vocabulary from the training split only (words seen `min_freq` times) and
-    encode every split as (ids (N, seq_len), labels (N,) float), truncating as `keep` says."""
+    encode every split as (ids (N, seq_len), labels (N,) float), truncating as `keep` says.
+    Chapter 02."""
     if not reviews:
         raise ValueError("no reviews to prepare")
     tokens = [_interned_tokens(r) for r, _ in reviews]
@@ -162,7 +161,7 @@ def prepare_reviews(
     vocab = text.Vocab.build(split_tokens["train"], min_freq=min_freq, specials=[URL])
     tensors = {
         name: TensorDataset(
-            encode(split_tokens[name], vocab, seq_len, keep),
+            encode_padded(split_tokens[name], vocab, seq_len, keep),
             torch.tensor([labels[i] for i in part]),
         )
         for name, part in zip(names, parts, strict=True)
@@ -173,7 +172,7 @@ def prepare_reviews(
 
 
 def length_coverage(token_lists: Sequence[Sequence[str]], seq_len: int) -> float:
-    """The share of reviews that fit in `seq_len` tokens without truncation."""
+    """The share of reviews that fit in `seq_len` tokens without truncation. Chapter 02."""
     if not token_lists:
         return 0.0
     return sum(len(t) <= seq_len for t in token_lists) / len(token_lists)

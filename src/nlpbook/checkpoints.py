@@ -1,0 +1,234 @@
+"""Checkpoints: one file per trained model, loadable without unpickling code. Chapters 02-05.
+
+A checkpoint holds the model's weights, `asdict(model.config)` (every chapter's model takes a
+config dataclass and names it in its class attribute `config_class`), the vocabulary's tokens
+and a dict of `extra` plain settings (how the text was prepared, say). `load(path, Model)`
+rebuilds the model, checking the weights against the config on PyTorch's meta device before
+any memory is allocated.
+
+Files of the first format (`nlpbook-checkpoint-1`, before models took config dataclasses) no
+longer load: run the chapter again to save them anew.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zipfile
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from nlpbook.text import Vocab
+
+FORMAT = "nlpbook-checkpoint-2"
+_PLAIN = (str, int, float, bool, type(None))
+
+
+class Checkpoint(NamedTuple):
+    """What `load_checkpoint` reads: weights, vocab, the model's config dict, extra settings.
+
+    Chapters 02-05.
+    """
+
+    state: dict
+    vocab: Vocab | None
+    config: dict
+    extra: dict
+    model: str  # the class name of the model that was saved
+
+
+def _check_plain(value, where: str) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{where} keys must be strings, got {k!r}")
+            _check_plain(v, f"{where}[{k!r}]")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_plain(v, f"{where}[{i}]")
+    elif not isinstance(value, _PLAIN):
+        raise TypeError(
+            f"{where} holds a {type(value).__name__}; a checkpoint takes plain values"
+        )
+
+
+def config_of(model: nn.Module) -> dict:
+    """`asdict(model.config)`: the plain dict that rebuilds `model`'s shape. Chapters 02-05."""
+    config = getattr(model, "config", None)
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(
+            f"{type(model).__name__} has no config dataclass in `.config`; "
+            "a checkpoint rebuilds a model from one"
+        )
+    return dataclasses.asdict(config)
+
+
+def save_checkpoint(
+    path: str | Path, model: nn.Module, vocab: Vocab | None = None, extra: dict | None = None
+) -> Path:
+    """Save weights, `asdict(model.config)`, the vocab and `extra` in one file, atomically.
+
+    The file loads with `torch.load(..., weights_only=True)`: no pickled code. Chapters 02-05.
+    """
+    config = config_of(model)
+    _check_plain(config, "config")
+    _check_plain(extra or {}, "extra")
+    vocab_size = config.get("vocab_size")
+    if vocab is not None and vocab_size is not None and vocab_size != len(vocab):
+        raise ValueError(f"the model has {vocab_size} vocabulary rows, the vocab {len(vocab)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bundle = {
+        "format": FORMAT,
+        "model": type(model).__name__,
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "vocab": list(vocab.itos) if vocab is not None else None,
+        "config": config,
+        "extra": dict(extra or {}),
+    }
+    tmp = path.with_name(path.name + ".part")
+    torch.save(bundle, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load(path: str | Path, model_class: type[nn.Module]) -> tuple[nn.Module, Vocab | None, dict]:
+    """Rebuild a saved model: (model in eval mode, vocab, extra settings). Chapters 02-05."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.model != model_class.__name__:
+        raise ValueError(
+            f"{path} holds a {checkpoint.model}, not a {model_class.__name__}"
+        )
+    model = restore(model_class, checkpoint.state, checkpoint.config)
+    return model.eval(), checkpoint.vocab, checkpoint.extra
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint saved by `save_checkpoint` without building the model. Chapters 02-05.
+
+    The archive's CRCs are checked first (`torch.load` does not check them), so damaged
+    bytes are an error rather than silently wrong weights; then the bundle's structure.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    _check_archive(path)
+    try:
+        bundle = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a crafted archive fails inside torch in many ways (EOFError, ...)
+        reason = (str(e).strip().splitlines() or [""])[0][:160]
+        raise ValueError(
+            f"{path} is damaged or not an nlpbook checkpoint ({type(e).__name__}: {reason})"
+        ) from None
+    return _unpack(bundle, path)
+
+
+def _check_archive(path: Path) -> None:
+    """Raise ValueError unless `path` is a zip archive whose every member passes its CRC."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        raise ValueError(
+            f"{path} is damaged (truncated or not a checkpoint archive: {e}); save it again"
+        ) from None
+    if bad is not None:
+        raise ValueError(f"{path} is damaged: {bad} fails its CRC check; save it again")
+
+
+def _unpack(bundle: object, path: Path) -> Checkpoint:
+    """Check a loaded bundle's structure and return it as a `Checkpoint`."""
+    if isinstance(bundle, dict) and bundle.get("format") == "nlpbook-checkpoint-1":
+        raise ValueError(
+            f"{path} was saved by an older nlpbook (format 1); run its chapter again to save it anew"
+        )
+    if not isinstance(bundle, dict) or bundle.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an nlpbook checkpoint")
+    state, tokens, config, extra, model = (
+        bundle.get(k) for k in ("model_state", "vocab", "config", "extra", "model")
+    )
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ValueError(f"{path}: model_state must map parameter names to tensors")
+    if tokens is not None and not (
+        isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)
+    ):
+        raise ValueError(f"{path}: vocab must be a list of token strings")
+    for name, value in (("config", config), ("extra", extra)):
+        if not isinstance(value, dict):
+            raise ValueError(f"{path}: {name} must be a dict, not {type(value).__name__}")
+    if not isinstance(model, str):
+        raise ValueError(f"{path}: model must name the saved model's class")
+    try:
+        vocab = Vocab(tokens) if tokens is not None else None
+    except ValueError as e:
+        raise ValueError(f"{path}: vocab is not valid: {e}") from None
+    return Checkpoint(state, vocab, config, extra, model)
+
+
+def _state_problems(own: dict, state: dict) -> list[str]:
+    """What keeps `state` from loading into a model whose state_dict is `own`."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if own[k].shape != state[k].shape
+    ]
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    if mismatched:
+        problems.append("shape mismatch " + "; ".join(mismatched))
+    return problems
+
+
+def _check_fits(model: nn.Module, state: dict) -> None:
+    problems = _state_problems(model.state_dict(), state)
+    if problems:
+        raise ValueError(
+            "the checkpoint does not match this model (was it built with the same config?): "
+            + ", ".join(problems)
+        )
+
+
+def load_state(model: nn.Module, state: dict) -> nn.Module:
+    """Load weights into `model`, with a clear error when they do not match its shape.
+
+    Chapters 02-05.
+    """
+    _check_fits(model, state)
+    model.load_state_dict(state)
+    return model
+
+
+def build(model_class: type[nn.Module], config: dict) -> nn.Module:
+    """`model_class(model_class.config_class(**config))`, with a clear error for a bad config.
+
+    Chapters 02-05.
+    """
+    config_class = getattr(model_class, "config_class", None)
+    if config_class is None:
+        raise TypeError(f"{model_class.__name__} names no config_class; it cannot be rebuilt")
+    try:
+        return model_class(config_class(**config))
+    except TypeError as e:  # unknown or missing fields
+        raise ValueError(f"the config does not fit {config_class.__name__}: {e}") from None
+
+
+def restore(model_class: type[nn.Module], state: dict, config: dict) -> nn.Module:
+    """A `model_class` built from `config` with `state` loaded, its shapes checked first.
+
+    The model is first built on PyTorch's meta device (shapes only, no storage), so a config
+    that does not match the weights (say a crafted `vocab_size` of 2e9) is a clear error
+    instead of a huge allocation. Chapters 02-05.
+    """
+    with torch.device("meta"):
+        skeleton = build(model_class, config)
+    _check_fits(skeleton, state)
+    return load_state(build(model_class, config), state)

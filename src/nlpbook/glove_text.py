@@ -1,0 +1,165 @@
+"""GloVe's text format ('word v1 ... vD' a line), parsed fast and strictly into a GloVe.
+
+pyarrow's CSV reader does the numbers (no Python loop over floats, a zip member read as a
+stream); every malformed line is a ValueError naming the file and line, never a shifted
+vector. `nlpbook.embeddings.load_glove` parses the GloVe zips with it (chapters 02-05, the
+6B and 840B files), once: `nlpbook.glove_cache` keeps the result.
+"""
+
+from __future__ import annotations
+
+from typing import BinaryIO
+
+import numpy as np
+
+from nlpbook.glove import GloVe
+
+
+def parse_glove_text(
+    lines: bytes | bytearray | str | BinaryIO,
+    dim: int | None = None,
+    *,
+    words_with_spaces: bool = True,
+    source: str = "GloVe text",
+) -> GloVe:
+    """Parse GloVe's text format ('word v1 ... vD' a line) without a Python loop over floats.
+
+    pyarrow's multi-threaded CSV reader parses the file as space-separated columns (no
+    quoting, so a word may be `"`). Rows that do not have D + 1 columns are set aside,
+    checked one by one and appended after the regular rows: a trailing space is fine, and
+    with `words_with_spaces` (840B has a few such words) the last D fields are the vector. Anything else is a ValueError naming
+    `source` and the line: a malformed file must never be parsed into shifted vectors.
+    Pass `dim` when it is known; otherwise the first line sets it. `lines` may be a binary
+    file (a zip member), read as a stream: the 5.6 GB of 840B's text are never in memory.
+    Chapters 02-05.
+    """
+    # Imported on the first parse, not at the top: pyarrow is heavy, and importing
+    # nlpbook.embeddings (which imports this module) must stay light for a cached load.
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv
+
+    if isinstance(lines, str):
+        lines = lines.encode("utf-8")
+    if isinstance(lines, (bytes, bytearray)):
+        end = lines.find(b"\n")  # not split(): that would copy the whole file
+        first_line = bytes(lines[: end if end >= 0 else len(lines)])
+        reader = pa.BufferReader(lines)  # zero-copy
+    else:
+        first_line = lines.readline().rstrip(b"\n")
+        lines.seek(0)
+        reader = lines
+    first = first_line.decode("utf-8", errors="replace")
+    if not first.strip():
+        raise ValueError(f"{source}: line 1 is empty; not a GloVe text file")
+    if dim is None:
+        dim = max(len(first.rstrip(" \r").split(" ")) - 1, 1)
+    try:
+        _split_row(first, dim, words_with_spaces)
+    except _BadRow as e:
+        raise ValueError(f"{source}, line 1: {e}") from None
+    trailing_space = first.rstrip("\r").endswith(" ")
+    odd_rows: list[str] = []
+
+    def set_aside(row) -> str:
+        odd_rows.append(row.text)
+        return "skip"
+
+    columns = {"f0": pa.string(), **{f"f{i}": pa.float32() for i in range(1, dim + 1)}}
+    if trailing_space:
+        columns[f"f{dim + 1}"] = pa.string()
+    try:
+        table = csv.read_csv(
+            reader,
+            read_options=csv.ReadOptions(
+                autogenerate_column_names=True,
+                block_size=1 << 22,
+                # A Python stream read from pyarrow's threads aborts the process at exit when
+                # parsing fails midway ("terminate called without an active exception").
+                use_threads=isinstance(lines, (bytes, bytearray)),
+            ),
+            parse_options=csv.ParseOptions(
+                delimiter=" ", quote_char=False, escape_char=False, invalid_row_handler=set_aside
+            ),
+            convert_options=csv.ConvertOptions(
+                column_types=columns,
+                null_values=[],  # GloVe has the words "null" and "nan"; no value is missing
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as e:
+        raise ValueError(f"{source}: a value is not a number ({e})") from None
+    words = table.column(0).to_pylist()
+    if trailing_space:  # the last column must be the empty field after each trailing space
+        extra = pc.index(pc.not_equal(table.column(dim + 1), ""), True).as_py()
+        if extra >= 0:
+            raise ValueError(
+                f"{source}: the line of {words[extra]!r} has {dim + 1} fields after the word, "
+                f"expected {dim} numbers"
+            )
+        table = table.drop_columns([f"f{dim + 1}"])
+    vectors = np.empty((table.num_rows, dim), dtype=np.float32)  # filled a column at a time:
+    for j, column in enumerate(table.columns[1:]):  # no second full-size copy (2.6 GB for 840B)
+        vectors[:, j] = column.to_numpy()
+    if odd_rows:
+        try:
+            rows = [_split_row(row, dim, words_with_spaces) for row in odd_rows]
+        except _BadRow as e:
+            raise ValueError(f"{source}, line {_line_number(lines, e.row)}: {e}") from None
+        words += [word for word, _ in rows]
+        vectors = np.concatenate([vectors, np.stack([v for _, v in rows])])
+    bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
+    if bad.size:
+        word = words[bad[0]]
+        raise ValueError(f"{source}: the vector of {word!r} is not finite (nan or inf)")
+    return GloVe(words, np.ascontiguousarray(vectors))
+
+
+class _BadRow(ValueError):
+    """A malformed GloVe line; `row` is its text, so the caller can find its line number."""
+
+    def __init__(self, reason: str, row: str) -> None:
+        super().__init__(reason)
+        self.row = row
+
+
+def _split_row(row: str, dim: int, words_with_spaces: bool) -> tuple[str, np.ndarray]:
+    """Split one line into (word, vector), or raise _BadRow saying what is wrong with it."""
+    if "\t" in row:
+        raise _BadRow("holds a tab; GloVe separates fields with single spaces", row)
+    fields = row.rstrip(" \r\n").split(" ")
+    if len(fields) == 2 and all(f.isdigit() for f in fields):
+        raise _BadRow(f"looks like a word2vec header ({row.strip()!r}); GloVe has none", row)
+    if "" in fields:
+        raise _BadRow(f"an empty field (two spaces in a row): {row[:60]!r}", row)
+    n = len(fields) - 1
+    # One number too many must not turn "of 4 5 6 7" into the word "of 4": a word with
+    # spaces is allowed only where the file has them, and never ends in a number.
+    if n != dim and not (n > dim and words_with_spaces and not _is_number(fields[-dim - 1])):
+        raise _BadRow(f"{n} fields after the word, expected {dim} numbers", row)
+    try:
+        vector = np.array(fields[-dim:], dtype=np.float32)
+    except ValueError:
+        raise _BadRow(f"a value is not a number: {row[:60]!r}", row) from None
+    return " ".join(fields[:-dim]), vector
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _line_number(data: bytes | bytearray | BinaryIO, row: str) -> int:
+    """The 1-based line on which `row` starts (for error messages only; 0 if not found)."""
+    needle = row.encode("utf-8")
+    if not isinstance(data, (bytes, bytearray)):  # a stream: read it again from the start
+        data.seek(0)
+        return next((n for n, line in enumerate(data, 1) if line.startswith(needle)), 0)
+    if data.startswith(needle):
+        return 1
+    at = data.find(b"\n" + needle)
+    return data.count(b"\n", 0, at + 1) + 1 if at >= 0 else 0

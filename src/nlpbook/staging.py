@@ -1,0 +1,89 @@
+"""Staging one dataset from a mirror directory into the data root, verified.
+
+A mirror may hold a dataset's extracted layout, its archive, or a file used in place (a
+GloVe zip): `stage_one` copies the layout, extracts the archive or copies the file, and
+checks the result. `nlpbook.data.stage` runs it over the registry for
+`python -m nlpbook.data stage DIR` (.ci/run, and instructors preparing a lab without
+internet), so that every chapter (01-05) then finds its data in the root.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from nlpbook.archives import extract, move_tree, temp_dir
+from nlpbook.files import ChecksumError, DataError, is_complete, verify
+from nlpbook.registry import DatasetSpec, Source
+
+
+def stage_one(spec: DatasetSpec, mirror: Path, root: Path) -> bool:
+    """Stage one dataset from `mirror`; False if the mirror does not have it."""
+    layout = mirror / spec.target
+    archives = [(s, mirror / s.filename) for s in spec.sources if (mirror / s.filename).is_file()]
+    problems = []
+    if spec.extract and layout.is_dir():
+        try:
+            _stage_layout(spec, layout, root)
+            return True
+        except DataError as e:  # an archive beside it may still be good
+            problems.append(str(e))
+    if not archives and not problems:
+        return False
+    for source, archive in archives:
+        try:
+            if spec.extract:
+                if not is_complete(root / spec.target, spec.files):
+                    verify(archive, source.checksum)
+                    extract(archive, root)
+                missing = [f for f in spec.files if not (root / spec.target / f).exists()]
+                if not missing:
+                    return True
+                problems.append(f"{archive} does not hold {', '.join(missing)}")
+            else:
+                _copy_verified(source, archive, root)
+                return True
+        except DataError as e:
+            problems.append(str(e))
+    raise DataError("; ".join(problems))
+
+
+def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> None:
+    """Copy an extracted layout into the root (never overwriting), then check its files."""
+    files = [f for f in spec.files if (layout / f).exists()]  # a mirror may hold a part
+    if spec.files and not files:
+        raise DataError(f"{layout} has none of {', '.join(spec.files)}")
+    if not is_complete(root / spec.target, files):
+        tmp = temp_dir(_mkdir(root), ".stage-")
+        try:
+            shutil.copytree(layout, tmp / "copy")
+            move_tree(tmp / "copy", root / spec.target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if not is_complete(root / spec.target, files):
+        raise DataError(f"{root / spec.target} lacks some of {', '.join(files)} after copying")
+
+
+def _copy_verified(source: Source, archive: Path, root: Path) -> None:
+    """Copy a file used in place (a GloVe zip) into the root via .part, both verified."""
+    dest = root / source.filename
+    if dest.is_file():
+        try:
+            verify(dest, source.checksum)
+            return
+        except ChecksumError:
+            pass  # replaced below by the mirror's verified copy
+    verify(archive, source.checksum)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    try:
+        shutil.copyfile(archive, part)
+        os.replace(part, dest)
+    finally:
+        part.unlink(missing_ok=True)
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
