@@ -108,7 +108,8 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 notebooks: setup
-	NLPBOOK_PROFILE=quick NLPBOOK_SEED=0 $(PY) scripts/run_chapters.py --inplace $(NOTEBOOKS)
+	NLPBOOK_PROFILE=quick NLPBOOK_SEED=0 $(PY) scripts/run_chapters.py --inplace \
+		--record results/notebooks_run.json $(NOTEBOOKS)
 
 bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -80,16 +80,21 @@ def book_copy(src: Path, dst: Path) -> None:
     widgets, no nbval markers, no install-if-missing block, a text link instead of the badge."""
     nb = json.loads(src.read_text(encoding="utf-8"))
     nb["metadata"].pop("widgets", None)  # widget state would pull the widget JS from a CDN
+    kept = []
     for cell in nb["cells"]:
         if cell["cell_type"] == "code":
             cell["outputs"] = [o for o in cell["outputs"] if WIDGET_VIEW not in o.get("data", {})]
             code = without_block("".join(cell["source"]))
+            if not code.strip():  # the install block's own cell: nothing left to show
+                continue
             cell["source"] = re.sub(r"^# NBVAL_[A-Z_]+[^\n]*\n", "", code, flags=re.M)
         elif cell["cell_type"] == "markdown":
             text = "".join(cell["source"])
             # The badge is an image on an outside host; the book shows a plain link instead.
             text = text.replace(f"[![Open In Colab]({BADGE_IMAGE})]", "[Open in Colab]")
             cell["source"] = text
+        kept.append(cell)
+    nb["cells"] = kept
     dst.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 

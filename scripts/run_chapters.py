@@ -2,6 +2,10 @@
 
     python scripts/run_chapters.py --out build notebooks/*.ipynb    # executed copies in build/
     python scripts/run_chapters.py --inplace notebooks/*.ipynb      # refresh committed outputs
+    python scripts/run_chapters.py --inplace --record results/notebooks_run.json notebooks/*.ipynb
+
+`--record` writes each chapter's wall time with the machine, thread count, seed and date: the
+runtimes that the chapters' headers and the README quote (`make notebooks` writes it).
 
 Each notebook records its headline numbers with `nlpbook.utils.check_band`, which
 writes them to $NLPBOOK_RESULTS; this script reads them back for the table.
@@ -10,8 +14,10 @@ writes them to $NLPBOOK_RESULTS; this script reads them back for the table.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import sys
 import tempfile
 import time
@@ -54,6 +60,7 @@ def main() -> int:
     where.add_argument("--out", type=Path, help="directory for the executed copies")
     where.add_argument("--inplace", action="store_true", help="overwrite the notebooks themselves")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
+    parser.add_argument("--record", type=Path, help="write each chapter's wall time here (JSON)")
     args = parser.parse_args()
 
     results_dir = Path(
@@ -62,13 +69,14 @@ def main() -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     for stale in results_dir.glob("*.json"):
         stale.unlink()
-    rows, failed = [], False
+    rows, failed, walls = [], False, {}
     for path in args.notebooks:
         out = path if args.inplace else args.out / path.name
         print(f"running {path} ...", flush=True)
         ok, seconds, error = execute(path, out, results_dir, args.timeout)
         failed |= not ok
         chapter = path.name[:2]
+        walls[chapter] = round(seconds, 1)
         records = results_dir / f"{chapter}.json"
         metrics = json.loads(records.read_text()) if records.exists() else {}
         if not metrics:
@@ -99,7 +107,37 @@ def main() -> int:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    if args.record and not failed:
+        record(args.record, walls)
     return 1 if failed else 0
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def record(path: Path, walls: dict[str, float]) -> None:
+    """Each chapter's wall time, merged into `path` with the run's machine, threads, seed, date."""
+    data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for chapter, seconds in walls.items():
+        data[chapter] = {
+            "seconds": seconds,
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "threads": os.environ.get("OMP_NUM_THREADS", "default"),
+            "seed": os.environ.get("NLPBOOK_SEED", "0"),
+            "date": datetime.date.today().isoformat(),
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

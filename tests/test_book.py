@@ -158,6 +158,11 @@ def test_chapter_page(site, browser, chapter):
     assert heading.startswith(f"Chapter {chapter[:2]}"), heading
     # Navigation between chapters: a link to the next chapter (or back to the previous one).
     assert page.locator("a.right-next, a.left-prev").count() >= 1, "no previous/next links"
+    # Code cells wrap: no line of code is cut off at the right edge (or hidden behind a scrollbar).
+    cut = page.locator("div.cell_input pre").evaluate_all(
+        "pres => pres.filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.innerText.slice(0, 60))"
+    )
+    assert not cut, f"code cut off at the right edge: {cut}"
     if chapter.startswith("03"):
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / "chapter03.png"))
@@ -201,6 +206,7 @@ def test_book_copies_are_for_readers(tmp_path: Path):
     assert "[Open in Colab](https://colab.research.google.com/github/" in title
     assert colab_cells.BADGE_IMAGE not in title
     code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(c.strip() for c in code), "no empty cell where the install block was"
     assert colab_cells.BLOCK_FIRST_LINE not in code[0]
     assert "utils.get_profile()" in code[0]
     assert not any("# NBVAL_" in c for c in code)

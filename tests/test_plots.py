@@ -17,6 +17,19 @@ def test_plot_history_draws_train_and_val_per_metric():
     np.testing.assert_allclose(lines[1].get_ydata(), [1.2, 0.6, 0.4])
 
 
+def test_plot_history_draws_every_batch_loss_at_its_fraction_of_the_epoch():
+    history = [
+        {"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "batch_losses": [3.0, 2.0, 1.0, 0.5]}
+        for e in (1, 2)
+    ]
+    fig = plots.plot_history(history, metrics=("loss",))
+    per_batch = fig.axes[0].get_lines()[0]
+    assert per_batch.get_label() == "train, per batch"
+    np.testing.assert_allclose(per_batch.get_xdata(), [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0])
+    np.testing.assert_allclose(per_batch.get_ydata(), [3.0, 2.0, 1.0, 0.5] * 2)
+    assert [line.get_label() for line in fig.axes[0].get_lines()][-2:] == ["train", "val"]
+
+
 def test_decision_boundary_draws_points_and_contour():
     X = torch.tensor([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
     y = torch.tensor([0, 1, 1, 0])

@@ -160,3 +160,22 @@ def test_the_checkpoint_functions_left_train():
     # issue 19: one checkpoint pattern, in nlpbook.checkpoints (tests/test_checkpoints.py)
     for name in ("save_checkpoint", "load_checkpoint", "restore", "load_state"):
         assert not hasattr(train, name), name
+
+
+def test_batch_losses_are_every_batch_in_order_and_fit_keeps_the_training_ones():
+    X = torch.tensor([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [-1.0, 0.0]])
+    y = torch.tensor([1, 1, 0, 1])
+    loader = DataLoader(TensorDataset(X, y), batch_size=3)
+    model = LogisticRegression()
+    stats = train.evaluate(model, loader, nn.BCEWithLogitsLoss())
+    with torch.no_grad():
+        expected = [
+            nn.functional.binary_cross_entropy_with_logits(model(X[a:b]), y[a:b].float()).item()
+            for a, b in ((0, 3), (3, 4))
+        ]
+    assert stats["batch_losses"] == pytest.approx(expected)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    history = train.fit(model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, epochs=2,
+                        progress=False, verbose=False)
+    assert [len(row["batch_losses"]) for row in history] == [2, 2]
+    assert history[0]["batch_losses"][0] == pytest.approx(expected[0])  # before any step

@@ -14,10 +14,15 @@ import torch
 def plot_history(
     history: Sequence[dict], metrics: Sequence[str] = ("loss", "acc"), title: str = ""
 ):
-    """Train and validation curves per epoch, one panel per metric. Chapters 03-04."""
+    """Train and validation curves per epoch, one panel per metric. Chapters 03-04.
+
+    Where the rows carry `batch_losses` (`train.fit`'s do), the loss panel also draws the
+    training loss of every batch, at its fraction of the epoch, and its running mean."""
     fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
     epochs = [row["epoch"] for row in history]
     for ax, metric in zip(axes[0], metrics, strict=True):
+        if metric == "loss" and all(row.get("batch_losses") for row in history):
+            _plot_batch_losses(ax, history)
         for split in ("train", "val"):
             key = f"{split}_{metric}"
             if key in history[0]:
@@ -30,6 +35,19 @@ def plot_history(
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _plot_batch_losses(ax, history: Sequence[dict], window: int = 25) -> None:
+    """Every batch's training loss at epoch - 1 + its fraction of the epoch, and a running mean."""
+    x, losses = [], []
+    for row in history:
+        batches = row["batch_losses"]
+        x += [row["epoch"] - 1 + (k + 1) / len(batches) for k in range(len(batches))]
+        losses += batches
+    ax.plot(x, losses, color="0.75", linewidth=0.6, label="train, per batch")
+    if len(losses) >= window:
+        mean = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(x[window - 1 :], mean, color="0.3", label=f"train, mean of {window} batches")
 
 
 def plot_decision_boundary(

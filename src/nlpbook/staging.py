@@ -19,7 +19,10 @@ from nlpbook.registry import DatasetSpec, Source
 
 
 def stage_one(spec: DatasetSpec, mirror: Path, root: Path) -> bool:
-    """Stage one dataset from `mirror`; False if the mirror does not have it."""
+    """Stage one dataset from `mirror`; False if the mirror does not have it.
+
+    Chapters 02-05 (the data they read).
+    """
     layout = mirror / spec.target
     archives = [(s, mirror / s.filename) for s in spec.sources if (mirror / s.filename).is_file()]
     problems = []

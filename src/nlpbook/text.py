@@ -38,7 +38,10 @@ def truncate(items: Sequence, limit: int | None, keep: str = "last") -> list:
 
 
 def basic_tokenize(text: str) -> list[str]:
-    """Lowercase and split into words (with English clitics) and single punctuation marks."""
+    """Lowercase and split into words (with English clitics) and single punctuation marks.
+
+    Chapter 03 (its tests and benchmarks).
+    """
     return _BASIC.findall(text.lower())
 
 
@@ -52,7 +55,7 @@ def _spacy_tokenizer():
 
 
 def spacy_tokenize(text: str) -> list[str]:
-    """spaCy's English tokenizer (from `spacy.blank("en")`), case preserved."""
+    """spaCy's English tokenizer (from `spacy.blank("en")`), case preserved. Chapter 03."""
     return [token.text for token in _spacy_tokenizer()(text)]
 
 
@@ -65,7 +68,10 @@ def _nltk_tokenizer():
 
 
 def nltk_tokenize(text: str) -> list[str]:
-    """NLTK's Treebank-style word tokenizer (`NLTKWordTokenizer`), case preserved."""
+    """NLTK's Treebank-style word tokenizer (`NLTKWordTokenizer`), case preserved.
+
+    Chapters 02 and 04.
+    """
     return _nltk_tokenizer().tokenize(text)
 
 
@@ -77,7 +83,7 @@ TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
 
 
 def get_tokenizer(name: str) -> Callable[[str], list[str]]:
-    """A tokenizer by name: 'basic', 'spacy' or 'nltk'."""
+    """A tokenizer by name: 'basic', 'spacy' or 'nltk'. Chapters 02-04."""
     try:
         return TOKENIZERS[name]
     except KeyError:
@@ -111,7 +117,8 @@ class NoKnownWords(ValueError):
 def require_known(ids: Iterable[int], what: str, first_word: int = 2) -> int:
     """How many of the token `ids` (as the model will see them) are words, i.e. at least
     `first_word` (pad, unk and other specials are below it); raises NoKnownWords when none
-    is. Padding is not counted as input. `what` names the input ("review", "premise", ...)."""
+    is. Padding is not counted as input. `what` names the input ("review", "premise", ...).
+    Chapters 02-05."""
     ids = [i for i in map(int, ids) if i != Vocab.pad_index]
     known = sum(i >= first_word for i in ids)
     if known == 0:
@@ -123,7 +130,7 @@ def require_known(ids: Iterable[int], what: str, first_word: int = 2) -> int:
 
 
 class Vocab:
-    """A token <-> id mapping with pad = 0 and unk = 1; unknown tokens map to unk.
+    """A token <-> id mapping with pad = 0 and unk = 1; unknown tokens map to unk. Chapters 02-05.
 
     Build it with `Vocab.build(token_lists, max_size=..., min_freq=...)`: tokens are
     ordered by (-count, token), so the same corpus always gives the same ids.

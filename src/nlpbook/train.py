@@ -22,7 +22,10 @@ from nlpbook.utils import Timer, flush_denormal
 
 
 def to_device(batch: Iterable[torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:
-    """Move every tensor of a batch to `device` (models call `lengths.cpu()` for packing)."""
+    """Move every tensor of a batch to `device` (models call `lengths.cpu()` for packing).
+
+    Chapters 03-05.
+    """
     return [t.to(device) if isinstance(t, torch.Tensor) else t for t in batch]
 
 
@@ -59,11 +62,12 @@ def run_epoch(
 ) -> dict[str, float]:
     """One pass over `loader`: trains when an optimizer is given, else evaluates. Chapter 03.
 
-    Returns `loss` and `acc` weighted by what `score` counts, that count `n`, and `seconds`.
+    Returns `loss` and `acc` weighted by what `score` counts, that count `n`, `seconds`, and
+    `batch_losses`, each batch's loss in order (the training curve within an epoch).
     """
     training = optimizer is not None
     model.train(training)
-    total_loss, correct, n = 0.0, 0, 0
+    total_loss, correct, n, batch_losses = 0.0, 0, 0, []
     with Timer() as timer, torch.set_grad_enabled(training):
         # A slow refresh keeps the bar from flooding a notebook kernel's output channel:
         # thousands of widget updates in one cell can make Jupyter (and nbval) drop messages.
@@ -80,18 +84,28 @@ def run_epoch(
                     nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
             right, count = score(output.detach(), labels)
-            total_loss += loss.item() * count
+            batch_losses.append(loss.item())
+            total_loss += batch_losses[-1] * count
             correct += right
             n += count
     if n == 0:
         raise ValueError("the loader yielded nothing to score (no examples or no targets)")
-    return {"loss": total_loss / n, "acc": correct / n, "n": n, "seconds": timer.seconds}
+    return {
+        "loss": total_loss / n,
+        "acc": correct / n,
+        "n": n,
+        "seconds": timer.seconds,
+        "batch_losses": batch_losses,
+    }
 
 
 def train_epoch(
     model, loader, loss_fn, optimizer, device="cpu", clip=None, progress=False, score=score_examples
 ):
-    """Train for one epoch; see `run_epoch`. Denormals count as zero (`utils.flush_denormal`)."""
+    """Train for one epoch; see `run_epoch`. Denormals count as zero (`utils.flush_denormal`).
+
+    Chapters 03-05.
+    """
     with flush_denormal():
         return run_epoch(model, loader, loss_fn, optimizer, device, clip, progress, "train", score)
 
@@ -120,7 +134,8 @@ def fit(
 
     `monitor` is 'val_loss' (lower is better) or 'val_acc' (higher is better). Training
     stops early after `patience` epochs without improvement. At the end the model holds
-    the best epoch's weights; each history row has train/val loss and acc and seconds.
+    the best epoch's weights; each history row has train/val loss and acc, seconds, and the
+    epoch's per-batch training losses.
     `score` decides what accuracy counts (see the module's docstring). Chapters 03-05.
     """
     if monitor not in ("val_loss", "val_acc"):
@@ -138,6 +153,7 @@ def fit(
             "val_loss": val["loss"],
             "val_acc": val["acc"],
             "seconds": train["seconds"] + val["seconds"],
+            "batch_losses": train["batch_losses"],  # the training loss of every batch, in order
         }
         improved = sign * row[monitor] < best
         row["best"] = improved

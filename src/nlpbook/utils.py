@@ -26,7 +26,10 @@ NONDETERMINISTIC_WARNING = r".*does not have a deterministic implementation"
 
 
 def set_seed(seed: int, deterministic: bool = True) -> torch.Generator:
-    """Seed python, numpy and torch; return a torch.Generator for DataLoader shuffling."""
+    """Seed python, numpy and torch; return a torch.Generator for DataLoader shuffling.
+
+    Every chapter.
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -58,7 +61,10 @@ def flush_denormal() -> Iterator[None]:
 
 
 def get_device(name: str | None = None) -> torch.device:
-    """The device to train on: `name`, else $NLPBOOK_DEVICE, else CUDA if available, else CPU."""
+    """The device to train on: `name`, else $NLPBOOK_DEVICE, else CUDA if available, else CPU.
+
+    Every chapter.
+    """
     name = name or os.environ.get("NLPBOOK_DEVICE")
     if name:
         device = torch.device(name)
@@ -69,7 +75,10 @@ def get_device(name: str | None = None) -> torch.device:
 
 
 def get_profile() -> str:
-    """The run profile from $NLPBOOK_PROFILE: 'quick' (default, CPU, minutes) or 'full'."""
+    """The run profile from $NLPBOOK_PROFILE: 'quick' (default, CPU, minutes) or 'full'.
+
+    Every chapter.
+    """
     profile = os.environ.get("NLPBOOK_PROFILE", "quick").strip().lower() or "quick"
     if profile not in PROFILES:
         raise ValueError(
@@ -163,7 +172,10 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 
 class Timer:
-    """A context manager that measures wall time: ``with Timer() as t: ...; t.seconds``."""
+    """A context manager that measures wall time: ``with Timer() as t: ...; t.seconds``.
+
+    Chapters 02-05.
+    """
 
     def __init__(self) -> None:
         self.start: float | None = None
