@@ -51,6 +51,34 @@ def test_bucket_sampler_covers_every_index_once_and_is_seeded():
     assert list(sampler) != batches  # the next epoch is shuffled differently
 
 
+def test_bucket_sampler_interleaves_batches_of_different_pools():
+    # Distinct lengths (length = index), 8 pools of 2 batches. Each pool's batches are cut
+    # from its length-sorted indices, so batches that came pool by pool would form runs of
+    # 2 in ascending length (the first batch's longest shorter than the next one's shortest);
+    # the final shuffle over all batches breaks that up and mixes the pools.
+    n, batch_size, pool_factor = 64, 4, 2
+    lengths = list(range(n))
+    first_run_sorted = []
+    for seed in range(5):
+        sampler = batching.BucketBatchSampler(
+            lengths, batch_size, generator=torch.Generator().manual_seed(seed),
+            pool_factor=pool_factor,
+        )  # fmt: skip
+        epochs = [list(sampler) for _ in range(3)]
+        for batches in epochs:
+            assert sorted(i for b in batches for i in b) == lengths
+            assert all(b == sorted(b) for b in batches)  # each batch is length-sorted
+            runs = [batches[k : k + pool_factor] for k in range(0, len(batches), pool_factor)]
+            pool_by_pool = all(
+                max(run[j]) < min(run[j + 1]) for run in runs for j in range(pool_factor - 1)
+            )
+            assert not pool_by_pool, seed
+            first_run_sorted.append(max(batches[0]) < min(batches[1]))
+        assert epochs[0] != epochs[1] != epochs[2] != epochs[0], seed  # each epoch differs
+    # the first batches do not always come as the first pool's sorted run
+    assert not all(first_run_sorted)
+
+
 def test_bucketing_cuts_padding():
     gen = torch.Generator().manual_seed(0)
     lengths = torch.randint(5, 500, (2000,), generator=gen).tolist()

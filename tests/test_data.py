@@ -309,6 +309,26 @@ def test_verify_md5(tmp_path):
         files.verify(path, "md5:" + "0" * 32)
 
 
+def test_verify_compares_every_hex_digit(tmp_path):
+    # A checksum that differs from the file's in one digit only, at the end or in the
+    # middle, is refused: a check of a prefix would pass both.
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    for algorithm, good in (
+        ("md5", "900150983cd24fb0d6963f7d28e17f72"),
+        ("sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ):
+        files.verify(path, f"{algorithm}:{good}")
+        files.verify(path, f"{algorithm}:{good.upper()}")  # hex case does not matter
+        middle = len(good) // 2
+        for i in (len(good) - 1, middle):
+            bad = good[:i] + ("0" if good[i] != "0" else "1") + good[i + 1 :]
+            with pytest.raises(files.ChecksumError, match="expected"):
+                files.verify(path, f"{algorithm}:{bad}")
+        with pytest.raises(files.ChecksumError):  # nor is a prefix of the right checksum
+            files.verify(path, f"{algorithm}:{good[:16]}")
+
+
 def test_cli_list_and_bad_name(capsys):
     data.main(["list"])
     assert "imdb" in capsys.readouterr().out

@@ -65,6 +65,18 @@ def test_vocab_order_specials_max_size_and_min_freq():
     assert vocab.pad_index == 0 and vocab.unk_index == 1
 
 
+def test_vocab_ties_are_ordered_by_token_not_by_first_appearance():
+    # Insertion order d, c, b, a (and e before z): only the (-count, token) key gives
+    # alphabetical order within a count; a sort by count alone keeps first appearance.
+    corpus = [["d", "c", "b", "a"], ["z", "e", "z", "e"], ["y"]]
+    expected = [PAD, UNK, "e", "z", "a", "b", "c", "d", "y"]
+    assert Vocab.build(corpus).itos == expected
+    assert Vocab.build(corpus, max_size=3).itos == [PAD, UNK, "e", "z", "a"]  # the cut too
+    counts = {"q": 1, "m": 2, "k": 2, "b": 1, "a": 1}  # a dict in non-alphabetical order
+    assert Vocab.from_counts(counts).itos == [PAD, UNK, "k", "m", "a", "b", "q"]
+    assert Vocab.from_counts(Counter(counts)).itos == [PAD, UNK, "k", "m", "a", "b", "q"]
+
+
 def test_vocab_lookup_with_unknowns():
     vocab = Vocab.build([["x", "y", "y"]])
     assert vocab.lookup_indices(["y", "x", "zzz"]) == [2, 3, 1]

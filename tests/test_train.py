@@ -179,3 +179,87 @@ def test_batch_losses_are_every_batch_in_order_and_fit_keeps_the_training_ones()
                         progress=False, verbose=False)
     assert [len(row["batch_losses"]) for row in history] == [2, 2]
     assert history[0]["batch_losses"][0] == pytest.approx(expected[0])  # before any step
+
+
+# ---------------------------------------------------------------- best weights and patience (mutation gaps)
+
+
+def test_fit_restores_the_best_epochs_weights_after_an_early_stop():
+    # One weight w from 0: training on y = 10 moves it 0 -> 1 -> 1.9 -> 2.71 -> 3.439 -> 4.0951
+    # (SGD, lr 0.05 on (w - 10)^2), while validation wants y = 3: its loss is best at epoch 3
+    # (w = 2.71), then worse twice, so patience 2 stops after epoch 5 = best epoch + patience.
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.zero_()
+    x = torch.ones(1, 1)
+    train_loader = DataLoader(TensorDataset(x, torch.tensor([10.0])), batch_size=1)
+    val_loader = DataLoader(TensorDataset(x, torch.tensor([3.0])), batch_size=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    history = train.fit(
+        model, train_loader, val_loader, nn.MSELoss(), optimizer, epochs=10, patience=2,
+        progress=False, verbose=False,
+    )  # fmt: skip
+    best = min(history, key=lambda r: r["val_loss"])
+    assert best["epoch"] == 3 and best["best"]
+    assert history[-1]["val_loss"] > best["val_loss"]  # it stopped on a worse epoch
+    assert len(history) == best["epoch"] + 2  # best epoch + patience
+    assert [r["best"] for r in history] == [True, True, True, False, False]
+    # the model holds the best epoch's weights, not the last epoch's
+    assert model.weight.item() == pytest.approx(2.71, abs=1e-5)
+    again = train.evaluate(model, val_loader, nn.MSELoss())
+    assert again["loss"] == pytest.approx(best["val_loss"], rel=1e-6)
+
+    # without patience it runs every epoch, ends on a worse one, and still restores the best
+    with torch.no_grad():
+        model.weight.zero_()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    history = train.fit(
+        model, train_loader, val_loader, nn.MSELoss(), optimizer, epochs=4,
+        progress=False, verbose=False,
+    )  # fmt: skip
+    assert len(history) == 4 and not history[-1]["best"] and history[2]["best"]
+    assert model.weight.item() == pytest.approx(2.71, abs=1e-5)
+
+
+def scripted_epochs(monkeypatch, val_losses):
+    """Make `fit`'s epochs scripted: epoch k sets the model's one weight to k and reports
+    `val_losses[k - 1]` as its validation loss."""
+    epoch = 0
+
+    def train_epoch(model, *args, **kwargs):
+        nonlocal epoch
+        epoch += 1
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        return {"loss": 1.0, "acc": 0.5, "n": 1, "seconds": 0.0, "batch_losses": [1.0]}
+
+    def evaluate(model, *args, **kwargs):
+        loss = val_losses[epoch - 1]
+        return {"loss": loss, "acc": 1.0 / loss, "n": 1, "seconds": 0.0, "batch_losses": [loss]}
+
+    monkeypatch.setattr(train, "train_epoch", train_epoch)
+    monkeypatch.setattr(train, "evaluate", evaluate)
+
+
+def test_fit_patience_counts_epochs_since_the_last_improvement(monkeypatch):
+    # improve, worsen, improve, worsen, ...: never 2 epochs in a row without improvement,
+    # so patience 2 must not stop it; a counter not reset on improvement would stop at epoch 4.
+    val_losses = [5.0, 6.0, 4.0, 5.0, 3.0, 4.0, 2.0, 3.0]
+    for monitor in ("val_loss", "val_acc"):  # acc = 1 / loss: the same ups and downs
+        scripted_epochs(monkeypatch, val_losses)
+        model = nn.Linear(1, 1, bias=False)
+        history = train.fit(
+            model, [], [], nn.MSELoss(), None, epochs=8, patience=2, monitor=monitor,
+            progress=False, verbose=False,
+        )  # fmt: skip
+        assert len(history) == 8, monitor
+        assert [r["best"] for r in history] == [True, False] * 4, monitor
+        assert model.weight.item() == 7.0, monitor  # the best epoch's weights
+
+    # and two worse epochs in a row after the last improvement do stop it
+    scripted_epochs(monkeypatch, [5.0, 6.0, 4.0, 5.0, 4.5, 1.0])
+    model = nn.Linear(1, 1, bias=False)
+    history = train.fit(
+        model, [], [], nn.MSELoss(), None, epochs=6, patience=2, progress=False, verbose=False
+    )
+    assert len(history) == 5 and model.weight.item() == 3.0
