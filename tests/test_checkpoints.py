@@ -231,3 +231,83 @@ def test_load_checkpoint_crafted_archives_give_clear_errors(tmp_path, members):
             zf.writestr(name, payload)
     with pytest.raises(ValueError, match=r"crafted.pt is damaged or not an nlpbook checkpoint"):
         checkpoints.load_checkpoint(path)
+
+
+# ---------------------------------------------------------------- expanded tensors, failed saves
+
+
+def test_load_checkpoint_refuses_a_tensor_whose_storage_is_smaller_than_its_shape(tmp_path):
+    # one row of 300 floats expanded (stride 0) to 5,000 rows: a 3 KB file that fits Wide's
+    # config, whose weights load_state_dict would materialise at full size (6 MB here; with
+    # 2e7 rows of 4 floats, +380 MB from a 5 KB file)
+    expanded = torch.zeros(1, 300).expand(5_000, 300)
+    assert expanded.untyped_storage().nbytes() == 1_200 and expanded.stride() == (0, 1)
+    bundle = {
+        **GOOD,
+        "model": "Wide",
+        "model_state": {"embedding.weight": expanded},
+        "config": {"vocab_size": 5_000},
+    }
+    path = tmp_path / "expanded.pt"
+    torch.save(bundle, path)
+    assert path.stat().st_size < 5_000
+    assert torch.load(path, weights_only=True)["model_state"]["embedding.weight"].stride() == (0, 1)
+    with pytest.raises(ValueError, match=r"expanded.pt.*embedding.weight.*storage"):
+        checkpoints.load_checkpoint(path)
+    with pytest.raises(ValueError, match=r"expanded.pt.*embedding.weight.*storage"):
+        checkpoints.load(path, Wide)
+    # overlapping strides (each row starts one element after the last) are refused too
+    overlapping = torch.zeros(5_299).as_strided((5_000, 300), (1, 1))
+    torch.save({**bundle, "model_state": {"embedding.weight": overlapping}}, path)
+    with pytest.raises(ValueError, match=r"expanded.pt.*embedding.weight.*storage"):
+        checkpoints.load_checkpoint(path)
+    # and so are overlapping strides over a storage as large as the values
+    square = torch.zeros(20).as_strided((4, 5), (1, 1))
+    torch.save({**bundle, "model_state": {"embedding.weight": square}}, path)
+    with pytest.raises(ValueError, match=r"expanded.pt.*embedding.weight.*overlapping"):
+        checkpoints.load_checkpoint(path)
+    # the control: the same shape with storage of its own loads
+    torch.save({**bundle, "model_state": {"embedding.weight": torch.zeros(5_000, 300)}}, path)
+    model, _, _ = checkpoints.load(path, Wide)
+    assert model.embedding.weight.shape == (5_000, 300)
+
+
+def test_save_checkpoint_onto_a_directory_is_a_clear_error_that_leaves_nothing(tmp_path):
+    target = tmp_path / "m.pt"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"m.pt is a directory"):
+        checkpoints.save_checkpoint(target, logreg())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"] and target.is_dir()
+
+
+SAVE_FAILURES = [
+    OSError(28, "No space left on device"),
+    # what torch's zip writer raises when the disk fills up during torch.save
+    RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 960 vs 854"),
+    KeyboardInterrupt(),
+]
+
+
+@pytest.mark.parametrize("error", SAVE_FAILURES, ids=lambda e: type(e).__name__)
+def test_a_failed_save_leaves_no_part_file_nor_changes_the_old_one(tmp_path, monkeypatch, error):
+    path = checkpoints.save_checkpoint(tmp_path / "m.pt", logreg(3))
+    before = path.read_bytes()
+
+    def failing_save(obj, f, *args, **kwargs):
+        with open(f, "wb") as out:
+            out.write(b"PK\x03\x04 half a checkpoint")
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    expected = KeyboardInterrupt if isinstance(error, KeyboardInterrupt) else OSError
+    with pytest.raises(expected) as caught:
+        checkpoints.save_checkpoint(path, logreg(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]  # no m.pt.part
+    assert path.read_bytes() == before
+    if expected is OSError:  # names the file and the cause
+        assert str(path) in str(caught.value)
+        cause = "No space left on device" if isinstance(error, OSError) else "unexpected pos"
+        assert cause in str(caught.value)
+        assert caught.value.__cause__ is error
+    if isinstance(error, OSError):
+        assert caught.value.errno == 28

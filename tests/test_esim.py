@@ -224,3 +224,15 @@ def test_tokenize_pairs_and_encode():
     tokens = esim.tokenize_pairs([("A dog runs.", "A cat", 0)])
     assert tokens == [(["a", "dog", "runs", "."], ["a", "cat"], 0)]
     assert esim.encode_tokens(tokens, VOCAB) == [([2, 3, 4, 7], [2, 5], 0)]
+
+
+@pytest.mark.parametrize("predict", [esim.predict, esim.alignment_weights])
+def test_predict_refuses_a_model_whose_output_is_not_finite(predict):
+    model = esim.ESIM(esim.ESIMConfig(vocab_size=len(VOCAB), embedding_dim=4, hidden_size=3))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))  # NaN probabilities were labelled 'entailment'
+    model.train()
+    with pytest.raises(ValueError, match="not finite"):
+        predict(model, VOCAB, "A dog runs.", "A cat sleeps.")
+    assert model.training  # the mode it found is restored

@@ -171,6 +171,40 @@ def test_fill_blank(vocab, glove, head):
             infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=bad_k)
 
 
+@pytest.mark.parametrize("head", ["binary", "softmax"])
+def test_fill_blank_refuses_a_text_over_the_token_limit(vocab, glove, head):
+    # 10,000 tokens cost +238 MB: the model scores every position of the text
+    torch.manual_seed(0)
+    codes = corpus.binary_codes(vocab, glove)
+    out = codes.shape[1] if head == "binary" else len(vocab)
+    model = InfillModel(InfillConfig(len(vocab), out, embedding_dim=6, hidden_size=5, mlp_size=7))
+    long_text = " ".join(["movie"] * 300) + " __ " + " ".join(["good"] * 300)  # 601 tokens
+    for fill in (infill.fill_blank, infill.blank_scores):
+        with pytest.raises(ValueError, match=r"601 tokens.*at most 512"):
+            fill(model, vocab, long_text, head, codes)
+    just_over = " ".join(["movie"] * 256) + " __ " + " ".join(["good"] * 256)  # 513 tokens
+    with pytest.raises(ValueError, match=r"513 tokens.*at most 512"):
+        infill.fill_blank(model, vocab, just_over, head, codes)
+    at_limit = " ".join(["movie"] * 255) + " __ " + " ".join(["good"] * 256)  # 512 tokens
+    assert len(infill.fill_blank(model, vocab, at_limit, head, codes, k=3)) == 3
+    assert len(infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)) == 3
+    assert infill.MAX_TEXT_TOKENS == 512
+
+
+@pytest.mark.parametrize("head", ["binary", "softmax"])
+def test_fill_blank_refuses_a_model_whose_output_is_not_finite(vocab, glove, head):
+    torch.manual_seed(0)
+    codes = corpus.binary_codes(vocab, glove)
+    out = codes.shape[1] if head == "binary" else len(vocab)
+    model = InfillModel(InfillConfig(len(vocab), out, embedding_dim=6, hidden_size=5, mlp_size=7))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    for fill in (infill.fill_blank, infill.blank_scores):
+        with pytest.raises(ValueError, match="not finite"):
+            fill(model, vocab, "The movie was __ !", head, codes)
+
+
 def test_rank_of_target_stays_on_the_scores_device():
     # The meta device stands in for CUDA: a tensor made without device= lands on the CPU, and
     # mixing it with the scores' device fails the way chapter 05 would fail on a GPU.

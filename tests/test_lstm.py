@@ -227,3 +227,14 @@ def test_classify_review_keeps_the_last_tokens_unless_told_first():
         classify_review(model, vocab, review, seq_len=10)  # default: the last 10
     with pytest.raises(ValueError, match="keep"):
         classify_review(model, vocab, review, seq_len=10, keep="end")  # the old spelling
+
+
+@pytest.mark.parametrize("scratch", [False, True])
+def test_classify_review_refuses_a_model_whose_output_is_not_finite(scratch):
+    torch.manual_seed(0)
+    vocab = text.Vocab(["<pad>", "<unk>", "good", "bad", "movie"])
+    model = SentimentLSTM(SentimentLSTMConfig(len(vocab), 8, 6, scratch=scratch))
+    with torch.no_grad():
+        model.fc.bias.fill_(float("nan"))  # a NaN probability was labelled 'negative'
+    with pytest.raises(ValueError, match="not finite"):
+        classify_review(model, vocab, "Good movie!", seq_len=10)

@@ -202,3 +202,51 @@ def test_length_mask_is_true_at_real_steps():
     assert mask.dtype == torch.bool
     assert mask.tolist() == [[True, False, False, False], [True, True, True, False]]
     assert rnn.length_mask(torch.tensor([2], device="meta"), 3).device.type == "meta"
+
+
+# ---------------------------------------------------------------- whatever the padding holds
+
+
+def with_padding(x, lengths, value):
+    """`x` with every padded step set to `value` (NaN, inf, a huge number, or 0)."""
+    padding = torch.arange(x.shape[1])[None, :] >= torch.as_tensor(lengths)[:, None]
+    return x.masked_fill(padding[:, :, None], value)
+
+
+GARBAGE = [float("nan"), float("inf"), float("-inf"), 1e5, -1e5, 1e4]
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("value", GARBAGE, ids=str)
+def test_nan_inf_or_huge_values_in_the_padding_give_the_packed_result(kind, num_layers, value):
+    # nn.LSTM/nn.GRU on the packed batch never read the padding, whatever it holds
+    reference, layer = pair(kind, 4, 3, num_layers, torch.float32)
+    lengths = torch.tensor([6, 1, 3, 6, 2])
+    x = torch.randn(5, 6, 4, generator=torch.Generator().manual_seed(7))
+    out_ref, state_ref = packed_reference(reference, x, lengths)
+    out_new, state_new = layer(with_padding(x, lengths, value), lengths)
+    assert torch.allclose(out_new, out_ref, atol=1e-6, rtol=0)  # zeros at padding, as packed
+    for new, ref in zip(as_tuple(state_new), as_tuple(state_ref), strict=True):
+        assert torch.allclose(new, ref, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_real_positions_are_bit_identical_to_a_run_on_zero_padding(kind, num_layers, dtype):
+    # the padding is zeroed with torch.where, so real steps see exactly the inputs they saw
+    # before: outputs and final states equal, bit for bit, those of the same batch padded
+    # with zeros (which the layer computes as it always did)
+    _, layer = pair(kind, 4, 3, num_layers, dtype)
+    lengths = torch.tensor([6, 1, 3, 6, 2])
+    x = torch.randn(5, 6, 4, dtype=dtype, generator=torch.Generator().manual_seed(8))
+    zero_out, zero_state = layer(with_padding(x, lengths, 0.0), lengths)
+    noise = torch.randn(x.shape, dtype=dtype, generator=torch.Generator().manual_seed(9))
+    padded = {"random": torch.where(with_padding(x, lengths, 0.0) == 0, noise, x)}
+    padded.update({str(v): with_padding(x, lengths, v) for v in GARBAGE})
+    for name, x_padded in padded.items():
+        out, state = layer(x_padded, lengths)
+        assert torch.equal(out, zero_out), name
+        for s, zero_s in zip(as_tuple(state), as_tuple(zero_state), strict=True):
+            assert torch.equal(s, zero_s), name

@@ -182,3 +182,13 @@ def test_model_output_ignores_padding(lengths):
     batched = model(ids, lens)
     one_by_one = torch.cat([model(torch.tensor([s]), torch.tensor([len(s)])) for s in sequences])
     assert torch.allclose(batched, one_by_one, atol=1e-5)
+
+
+def test_predict_sentiment_refuses_a_model_whose_output_is_not_finite():
+    vocab = tiny_vocab()
+    model = tiny_model(len(vocab))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.fill_(float("nan"))
+    with pytest.raises(ValueError, match="not finite"):
+        sentiment.predict_sentiment(model, vocab, "the film good", text.basic_tokenize)

@@ -1,4 +1,5 @@
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -186,3 +187,40 @@ def test_truncate_refuses_a_limit_that_slicing_would_misread(bad):
 def test_replace_html_breaks_any_spelling():
     assert text.replace_html_breaks("a<br />b<BR>c<br/>d<br  />e", "|") == "a|b|c|d|e"
     assert text.replace_html_breaks("no breaks <b>here</b>", "|") == "no breaks <b>here</b>"
+
+
+# ---------------------------------------------------------------- failed saves
+
+
+def test_vocab_save_onto_a_directory_is_a_clear_error_that_leaves_nothing(tmp_path):
+    target = tmp_path / "vocab.txt"
+    target.mkdir()
+    with pytest.raises(IsADirectoryError, match=r"vocab.txt is a directory"):
+        Vocab([PAD, UNK, "a"]).save(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vocab.txt"] and target.is_dir()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OSError(28, "No space left on device"), KeyboardInterrupt()],
+    ids=lambda e: type(e).__name__,
+)
+def test_a_failed_vocab_save_leaves_no_part_file_nor_changes_the_old_one(tmp_path, monkeypatch, error):
+    path = tmp_path / "vocab.txt"
+    Vocab([PAD, UNK, "old"]).save(path)
+    before = path.read_bytes()
+
+    def failing_write(self, data, *args, **kwargs):
+        with open(self, "w", encoding="utf-8") as out:
+            out.write(data[:5])
+        raise error
+
+    monkeypatch.setattr(Path, "write_text", failing_write)
+    expected = KeyboardInterrupt if isinstance(error, KeyboardInterrupt) else OSError
+    with pytest.raises(expected) as caught:
+        Vocab([PAD, UNK, "new", "words"]).save(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["vocab.txt"]  # no vocab.txt.part
+    assert path.read_bytes() == before
+    if expected is OSError:
+        assert str(path) in str(caught.value) and "No space left on device" in str(caught.value)
+        assert caught.value.errno == 28 and caught.value.__cause__ is error

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -263,3 +265,32 @@ def test_fit_patience_counts_epochs_since_the_last_improvement(monkeypatch):
         model, [], [], nn.MSELoss(), None, epochs=6, patience=2, progress=False, verbose=False
     )
     assert len(history) == 5 and model.weight.item() == 3.0
+
+
+# ---------------------------------------------------------------- non-finite losses
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_non_finite_loss_stops_fit_before_the_step_that_would_corrupt_the_weights(bad):
+    X, y = separable_data(8)
+    poisoned = X.clone()
+    poisoned[5, 0] = bad  # in the second batch
+    loader = [(X[:4], y[:4]), (poisoned[4:], y[4:])]
+    torch.manual_seed(0)
+    model = LogisticRegression()
+    reference = copy.deepcopy(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    # what the weights are after the clean first batch, and must still be after the error
+    reference_optimizer = torch.optim.Adam(reference.parameters(), lr=0.1)
+    train.train_epoch(reference, loader[:1], nn.BCEWithLogitsLoss(), reference_optimizer)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"epoch 1: the training loss is (nan|inf) at batch 2; check the inputs and the learning",
+    ):
+        train.fit(
+            model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, 3, progress=False, verbose=False
+        )
+    for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
+        assert torch.isfinite(p).all() and torch.equal(p, q), name
+    with pytest.raises(FloatingPointError, match=r"the evaluation loss is (nan|inf) at batch 2"):
+        train.evaluate(model, loader, nn.BCEWithLogitsLoss())

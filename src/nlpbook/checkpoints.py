@@ -12,6 +12,7 @@ longer load: run the chapter again to save them anew.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import zipfile
 from pathlib import Path
@@ -79,6 +80,10 @@ def save_checkpoint(
     if vocab is not None and vocab_size is not None and vocab_size != len(vocab):
         raise ValueError(f"the model has {vocab_size} vocabulary rows, the vocab {len(vocab)}")
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a directory; save to a file in it, e.g. {path / 'model.pt'}"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     bundle = {
         "format": FORMAT,
@@ -89,8 +94,19 @@ def save_checkpoint(
         "extra": dict(extra or {}),
     }
     tmp = path.with_name(path.name + ".part")
-    torch.save(bundle, tmp)
-    tmp.replace(path)
+    try:
+        torch.save(bundle, tmp)
+        tmp.replace(path)
+    except BaseException as e:  # KeyboardInterrupt too: no half-written .part is left behind
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):  # name the file; OSError(errno, ...) keeps the subclass
+            message = f"could not save {path}: {e.strerror or e}"
+            raise (OSError(e.errno, message) if e.errno else OSError(message)) from e
+        if isinstance(e, RuntimeError):  # how torch's zip writer reports a full disk
+            reason = (str(e).strip().splitlines() or [""])[0][:160]
+            raise OSError(f"could not save {path} (is the disk full?): {reason}") from e
+        raise
     return path
 
 
@@ -153,6 +169,8 @@ def _unpack(bundle: object, path: Path) -> Checkpoint:
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
     ):
         raise ValueError(f"{path}: model_state must map parameter names to tensors")
+    for key, t in state.items():
+        _check_storage(t, key, path)
     if tokens is not None and not (
         isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)
     ):
@@ -167,6 +185,30 @@ def _unpack(bundle: object, path: Path) -> Checkpoint:
     except ValueError as e:
         raise ValueError(f"{path}: vocab is not valid: {e}") from None
     return Checkpoint(state, vocab, config, extra, model)
+
+
+def _check_storage(t: torch.Tensor, key: str, path: Path) -> None:
+    """Refuse a tensor whose storage holds fewer elements than its shape: an expanded
+    (stride 0) or overlapping view, which `load_state_dict` would materialise at full size
+    (a 5 KB file asking for gigabytes)."""
+    stored, needed = t.untyped_storage().nbytes(), t.numel() * t.element_size()
+    if stored < needed or (not t.is_contiguous() and _overlaps(t)):
+        raise ValueError(
+            f"{path}: {key} of shape {tuple(t.shape)} is an expanded or overlapping view "
+            f"({stored:,} bytes of storage for {needed:,} bytes of values); "
+            "not a checkpoint that save_checkpoint wrote"
+        )
+
+
+def _overlaps(t: torch.Tensor) -> bool:
+    """Whether `t`'s strides may map two elements to one place: sorted, each stride must
+    step past everything the smaller ones reach (what every saved state tensor satisfies)."""
+    reach = 1
+    for stride, size in sorted((st, s) for s, st in zip(t.shape, t.stride(), strict=True) if s > 1):
+        if stride < reach:
+            return True
+        reach += (size - 1) * stride
+    return False
 
 
 def _state_problems(own: dict, state: dict) -> list[str]:

@@ -15,6 +15,8 @@ Why this is exact, per layer:
   exactly, so c stops changing; GRU: update gate z = 1 exactly, so h stops changing). The
   state after the last step is then the state after each sequence's last real token. At real
   steps the column adds exact zeros. The LSTM's h_n is read from the output at length - 1.
+  The padded steps' inputs are zeroed first (`torch.where`), so what the padding holds (NaN,
+  inf, 1e5 would break the saturation) never reaches the kernels, as with packing.
 
 The classes subclass `nn.LSTM`/`nn.GRU` (bidirectional, batch_first), so their parameters
 carry `nn.LSTM`'s names and `load_state_dict` works in both directions.
@@ -151,7 +153,11 @@ class _PaddedBidirectional:
         batch, steps = x.shape[0], x.shape[1]
         if x.shape[2] != self.input_size:
             raise ValueError(f"x has {x.shape[2]} features, the layer expects {self.input_size}")
-        mask = length_mask(lengths, steps).to(x.dtype)[:, :, None]  # (B, T, 1): 1 at real steps
+        real = length_mask(lengths, steps)[:, :, None]  # (B, T, 1): True at real steps
+        # Padding may hold anything (NaN, inf, 1e5 would break the gates' saturation): the
+        # kernels see zeros there. `where`, not `* mask` (NaN * 0 is NaN); real steps unchanged.
+        x = torch.where(real, x, 0)
+        mask = real.to(x.dtype)  # 1 at real steps
         flag = 1 - mask  # the extra input column: 1 at padding
         reverse = reverse_index(lengths, steps)  # (B, T)
         last = (lengths - 1)[:, None, None].expand(batch, 1, self.hidden_size)  # (B, 1, H)

@@ -5,6 +5,7 @@ Introduced in chapter 02 (NLTK, Vocab) and chapter 03 (spaCy); used by every tex
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -129,6 +130,19 @@ def require_known(ids: Iterable[int], what: str, first_word: int = 2) -> int:
     return known
 
 
+def require_finite(output, what: str) -> None:
+    """Raise ValueError unless the model's `output` (a tensor) is finite: NaN or inf comes from
+    weights that hold NaN or inf (training that diverged, a damaged file), and a NaN
+    probability must not be reported as a label. `what` names the input. Chapters 02-05."""
+    finite = output.isfinite()
+    if not bool(finite.all()):
+        value = output[~finite].flatten()[0].item()
+        raise ValueError(
+            f"the model's output for this {what} is not finite ({value}): its weights probably "
+            "hold NaN or inf (did training diverge?); retrain it or load a good checkpoint"
+        )
+
+
 class Vocab:
     """A token <-> id mapping with pad = 0 and unk = 1; unknown tokens map to unk. Chapters 02-05.
 
@@ -215,9 +229,21 @@ class Vocab:
         if any("\n" in t or "\r" in t for t in self.itos):
             raise ValueError("cannot save a Vocab whose tokens contain line breaks")
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(
+                f"{path} is a directory; save to a file in it, e.g. {path / 'vocab.txt'}"
+            )
         tmp = path.with_name(path.name + ".part")
-        tmp.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
+            tmp.replace(path)
+        except BaseException as e:  # KeyboardInterrupt too: no half-written .part is left behind
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError):  # name the file; OSError(errno, ...) keeps the subclass
+                message = f"could not save {path}: {e.strerror or e}"
+                raise (OSError(e.errno, message) if e.errno else OSError(message)) from e
+            raise
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:

@@ -63,7 +63,9 @@ def run_epoch(
     """One pass over `loader`: trains when an optimizer is given, else evaluates. Chapter 03.
 
     Returns `loss` and `acc` weighted by what `score` counts, that count `n`, `seconds`, and
-    `batch_losses`, each batch's loss in order (the training curve within an epoch).
+    `batch_losses`, each batch's loss in order (the training curve within an epoch). A NaN
+    or inf loss raises FloatingPointError before its backward pass and step, so the weights
+    stay as the last finite batch left them.
     """
     training = optimizer is not None
     model.train(training)
@@ -72,11 +74,17 @@ def run_epoch(
         # A slow refresh keeps the bar from flooding a notebook kernel's output channel:
         # thousands of widget updates in one cell can make Jupyter (and nbval) drop messages.
         bar = tqdm(loader, desc=desc, disable=not progress, leave=False, mininterval=5.0)
-        for batch in bar:
+        for k, batch in enumerate(bar, 1):
             *inputs, labels = to_device(batch, device)
             output = model(*inputs)
             output, target = _loss_target(output, labels)
             loss = loss_fn(output, target)
+            batch_losses.append(loss.item())
+            if not math.isfinite(batch_losses[-1]):  # stop before a step spreads it to the weights
+                raise FloatingPointError(
+                    f"the {'training' if training else 'evaluation'} loss is {batch_losses[-1]} at "
+                    f"batch {k}; check the inputs and the learning rate"
+                )
             if training:
                 optimizer.zero_grad()
                 loss.backward()
@@ -84,7 +92,6 @@ def run_epoch(
                     nn.utils.clip_grad_norm_(model.parameters(), clip)
                 optimizer.step()
             right, count = score(output.detach(), labels)
-            batch_losses.append(loss.item())
             total_loss += batch_losses[-1] * count
             correct += right
             n += count
@@ -144,8 +151,13 @@ def fit(
     best, best_state, since_best = math.inf, None, 0
     history = []
     for epoch in range(1, epochs + 1):
-        train = train_epoch(model, train_loader, loss_fn, optimizer, device, clip, progress, score)
-        val = evaluate(model, val_loader, loss_fn, device, progress, score)
+        try:
+            train = train_epoch(
+                model, train_loader, loss_fn, optimizer, device, clip, progress, score
+            )
+            val = evaluate(model, val_loader, loss_fn, device, progress, score)
+        except FloatingPointError as e:  # a NaN or inf loss: say in which epoch
+            raise FloatingPointError(f"epoch {epoch}: {e}") from None
         row = {
             "epoch": epoch,
             "train_loss": train["loss"],

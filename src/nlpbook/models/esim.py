@@ -17,7 +17,7 @@ from torch import nn
 
 from nlpbook import rnn, text
 from nlpbook.datasets import SNLI_LABELS
-from nlpbook.text import Vocab, require_known
+from nlpbook.text import Vocab, require_finite, require_known
 
 
 def tokenize(sentence: str) -> list[str]:
@@ -247,14 +247,17 @@ def _run_one(model: ESIM, vocab: Vocab, premise, hypothesis):
     with torch.no_grad():
         out = model(a, torch.tensor([a.shape[1]]), b, torch.tensor([b.shape[1]]), True)
     model.train(was_training)
+    for tensor in out:  # the logits and both attention weights: NaN would read as 'entailment'
+        require_finite(tensor, "pair")
     return tokens_a, tokens_b, out
 
 
 def predict(model: ESIM, vocab: Vocab, premise: str, hypothesis: str) -> tuple[str, dict]:
     """The label of a raw-text pair and the three class probabilities. Chapter 04.
 
-    A sentence too long (`MAX_SENTENCE_TOKENS`) is refused with a ValueError, and one with no
-    word in the vocabulary with `text.NoKnownWords`, as in every chapter's predict function.
+    A sentence too long (`MAX_SENTENCE_TOKENS`) or a model whose output is NaN or inf is
+    refused with a ValueError, and a sentence with no word in the vocabulary with
+    `text.NoKnownWords`, as in every chapter's predict function.
     """
     _, _, (logits, _, _) = _run_one(model, vocab, premise, hypothesis)
     probs = torch.softmax(logits[0], dim=-1).cpu().tolist()

@@ -19,7 +19,7 @@ from torch import nn
 
 from nlpbook import rnn
 from nlpbook.corpus import BLANK, FIRST_WORD, encode_sentence, target_mask, word_tokens
-from nlpbook.text import Vocab, require_known
+from nlpbook.text import Vocab, require_finite, require_known
 
 HEADS = ("binary", "softmax")
 
@@ -191,6 +191,9 @@ def evaluate(
 
 
 _BLANK = re.compile(r"_{2,}")
+# blank_scores' cap on a text's words (the blank included): the model scores every position,
+# so 10,000 words would cost +238 MB; chapter 05's sentences have at most 30 words.
+MAX_TEXT_TOKENS = 512
 
 
 @torch.no_grad()
@@ -204,7 +207,10 @@ def blank_scores(
     log_prior=None,
 ) -> torch.Tensor:
     """(V,) scores of every word for the one blank (`__`) in `text`, higher is better
-    (see `word_scores`); specials get -inf. Chapter 05."""
+    (see `word_scores`); specials get -inf. Chapter 05.
+
+    A text over `MAX_TEXT_TOKENS` words, or a model whose output is NaN or inf, is a ValueError.
+    """
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
@@ -215,6 +221,11 @@ def blank_scores(
     if len(parts) > 2:
         raise ValueError(f"more than one blank in {text!r}; the model fills exactly one")
     left, right = word_tokens(parts[0]), word_tokens(parts[1])
+    if len(left) + 1 + len(right) > MAX_TEXT_TOKENS:
+        raise ValueError(
+            f"the text has {len(left) + 1 + len(right):,} tokens (the blank included); "
+            f"fill_blank takes at most {MAX_TEXT_TOKENS}: give the sentence around the blank"
+        )
     # the same refusal as every chapter's predict function (text.NoKnownWords)
     require_known(vocab.lookup_indices(left + right), f"text around the blank in {text!r}", FIRST_WORD)
     ids = torch.tensor([encode_sentence([*left, BLANK, *right], vocab)])  # (1, T); the blank becomes <unk>
@@ -222,6 +233,7 @@ def blank_scores(
     model.eval()
     device = next(model.parameters()).device
     output = model(ids.to(device), torch.tensor([ids.shape[1]]))[:, position]  # (1, C)
+    require_finite(output, "text")  # the scores themselves hold -inf for the specials
     codes = None if codes is None else codes.to(device)
     return word_scores(output, head, codes, metric, log_prior)[0]
 

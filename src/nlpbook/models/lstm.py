@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from nlpbook import reviews  # classify_review prepares text as training did
-from nlpbook.text import require_known
+from nlpbook.text import require_finite, require_known
 
 State = tuple[torch.Tensor, torch.Tensor]
 GATES = ("i", "f", "g", "o")
@@ -240,6 +240,8 @@ def classify_review(
     device = next(model.parameters()).device
     model.eval()
     with torch.no_grad():
-        probability = torch.sigmoid(model(x.to(device)))[0].item()
+        logit = model(x.to(device))
+    require_finite(logit, "review")  # a NaN probability would be labelled 'negative'
+    probability = torch.sigmoid(logit)[0].item()
     label = "positive" if probability >= threshold else "negative"
     return {"label": label, "probability": probability, "known": known, "tokens": len(tokens)}

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from nlpbook import rnn, text
-from nlpbook.text import Vocab, require_known
+from nlpbook.text import Vocab, require_finite, require_known
 
 
 @dataclass
@@ -90,7 +90,8 @@ def predict_sentiment(
     """P(positive) for one review: clean, tokenize, encode, and run the model. Chapter 03.
 
     A review with no word in the vocabulary (among the kept tokens) raises
-    `text.NoKnownWords`, as in every chapter's predict function.
+    `text.NoKnownWords`, and a model whose output is NaN or inf a ValueError
+    (`text.require_finite`), as in every chapter's predict function.
     """
     if not isinstance(text, str):
         raise TypeError(f"predict_sentiment expects a string, got {type(text).__name__}")
@@ -106,4 +107,5 @@ def predict_sentiment(
         logit = model(torch.tensor([ids], device=device), torch.tensor([len(ids)]))  # (1,)
     finally:
         model.train(was_training)
+    require_finite(logit, "review")
     return float(torch.sigmoid(logit)[0])
