@@ -12,7 +12,6 @@ longer load: run the chapter again to save them anew.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import zipfile
 from pathlib import Path
@@ -22,6 +21,7 @@ import torch
 from torch import nn
 
 from nlpbook.text import Vocab
+from nlpbook.utils import save_atomically
 
 FORMAT = "nlpbook-checkpoint-2"
 _PLAIN = (str, int, float, bool, type(None))
@@ -80,11 +80,8 @@ def save_checkpoint(
     if vocab is not None and vocab_size is not None and vocab_size != len(vocab):
         raise ValueError(f"the model has {vocab_size} vocabulary rows, the vocab {len(vocab)}")
     path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(
-            f"{path} is a directory; save to a file in it, e.g. {path / 'model.pt'}"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():  # save_atomically refuses a directory with a clear message
+        path.parent.mkdir(parents=True, exist_ok=True)
     bundle = {
         "format": FORMAT,
         "model": type(model).__name__,
@@ -93,21 +90,15 @@ def save_checkpoint(
         "config": config,
         "extra": dict(extra or {}),
     }
-    tmp = path.with_name(path.name + ".part")
+    return save_atomically(path, lambda tmp: _torch_save(bundle, tmp), "model.pt")
+
+
+def _torch_save(bundle: dict, tmp: Path) -> None:
     try:
         torch.save(bundle, tmp)
-        tmp.replace(path)
-    except BaseException as e:  # KeyboardInterrupt too: no half-written .part is left behind
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):  # name the file; OSError(errno, ...) keeps the subclass
-            message = f"could not save {path}: {e.strerror or e}"
-            raise (OSError(e.errno, message) if e.errno else OSError(message)) from e
-        if isinstance(e, RuntimeError):  # how torch's zip writer reports a full disk
-            reason = (str(e).strip().splitlines() or [""])[0][:160]
-            raise OSError(f"could not save {path} (is the disk full?): {reason}") from e
-        raise
-    return path
+    except RuntimeError as e:  # how torch's zip writer reports a full disk
+        reason = (str(e).strip().splitlines() or [""])[0][:160]
+        raise OSError(f"is the disk full? {reason}") from e
 
 
 def load(path: str | Path, model_class: type[nn.Module]) -> tuple[nn.Module, Vocab | None, dict]:

@@ -5,12 +5,13 @@ Introduced in chapter 02 (NLTK, Vocab) and chapter 03 (spaCy); used by every tex
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
+
+from nlpbook.utils import save_atomically
 
 PAD, UNK = "<pad>", "<unk>"
 _BASIC = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
@@ -228,22 +229,8 @@ class Vocab:
         """Write one token a line (UTF-8); tokens with newlines cannot be saved."""
         if any("\n" in t or "\r" in t for t in self.itos):
             raise ValueError("cannot save a Vocab whose tokens contain line breaks")
-        path = Path(path)
-        if path.is_dir():
-            raise IsADirectoryError(
-                f"{path} is a directory; save to a file in it, e.g. {path / 'vocab.txt'}"
-            )
-        tmp = path.with_name(path.name + ".part")
-        try:
-            tmp.write_text("\n".join(self.itos) + "\n", encoding="utf-8")
-            tmp.replace(path)
-        except BaseException as e:  # KeyboardInterrupt too: no half-written .part is left behind
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-            if isinstance(e, OSError):  # name the file; OSError(errno, ...) keeps the subclass
-                message = f"could not save {path}: {e.strerror or e}"
-                raise (OSError(e.errno, message) if e.errno else OSError(message)) from e
-            raise
+        lines = "\n".join(self.itos) + "\n"
+        save_atomically(path, lambda tmp: tmp.write_text(lines, encoding="utf-8"), "vocab.txt")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:

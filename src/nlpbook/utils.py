@@ -5,6 +5,7 @@ Introduced in chapter 01 and used by every chapter.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -13,7 +14,7 @@ import re
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -164,6 +165,30 @@ def pick_config(quick: ConfigT, full: ConfigT) -> ConfigT:
     `smoke_config` when $NLPBOOK_SMOKE is 1 (CI's smoke run). Every chapter's config cell."""
     cfg = quick if get_profile() == "quick" else full
     return smoke_config(cfg) if os.environ.get(SMOKE_ENV) == "1" else cfg
+
+
+def save_atomically(path: str | Path, write: Callable[[Path], None], example: str) -> Path:
+    """Save through `write(tmp)` to a `.part` beside `path`, then rename. Chapters 02-05.
+
+    A directory target is refused (`example` names a file to save in it instead); on any
+    failure, KeyboardInterrupt too, the `.part` is removed, an older file at `path` stays as it
+    was, and an OSError names the path and the cause."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; save to a file in it, e.g. {path / example}")
+    tmp = path.with_name(path.name + ".part")
+    try:
+        write(tmp)
+        tmp.replace(path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError):  # name the file; OSError(errno, ...) keeps the subclass
+            message = f"could not save {path}: {e.strerror or e}"
+            cause = e.__cause__ or e  # the original error where `write` wrapped one (checkpoints)
+            raise (OSError(e.errno, message) if e.errno else OSError(message)) from cause
+        raise
+    return path
 
 
 def count_parameters(model: torch.nn.Module) -> int:
