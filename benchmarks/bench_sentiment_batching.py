@@ -15,7 +15,7 @@ import time
 import torch
 from torch import nn
 
-from nlpbook import batching, datasets, text, utils
+from nlpbook import batching, datasets, text, tokenizers, utils
 from nlpbook.models import sentiment
 
 
@@ -62,7 +62,7 @@ def main() -> None:
     reviews = datasets.read_imdb("train")
     order = torch.randperm(len(reviews), generator=torch.Generator().manual_seed(0))
     items = [reviews[i] for i in order[: args.n].tolist()]
-    token_lists = [text.basic_tokenize(sentiment.clean_review(r)) for r, _ in items]
+    token_lists = [tokenizers.basic_tokenize(sentiment.clean_review(r)) for r, _ in items]
     vocab = text.Vocab.build(token_lists, max_size=25_000)
     max_tokens = args.max_tokens or None
     data = [

@@ -114,3 +114,36 @@ def test_pad_pack_unpack_returns_the_input(lengths, features, batch_first):
     unpacked, out_lengths = pad_packed_sequence(packed, batch_first=batch_first)
     assert out_lengths.tolist() == lengths
     assert torch.equal(unpacked, padded)
+
+
+# ---------------------------------------------------------------- bad input (issue 22, item 14)
+
+
+@pytest.mark.parametrize(
+    "collate",
+    [batching.collate_batch, batching.collate_pairs, batching.collate_targets, batching.pad_batch],
+)
+def test_an_empty_batch_is_a_clear_error(collate):
+    with pytest.raises(ValueError, match="cannot collate an empty batch"):
+        collate([])
+
+
+@pytest.mark.parametrize("sequence", [[1.7], [1, 2.5], torch.tensor([0.9]), [True, False]])
+def test_pad_batch_refuses_ids_that_are_not_integers(sequence):
+    # as_tensor(..., dtype=long) would have truncated 1.7 to 1 without a word
+    with pytest.raises(TypeError, match="token ids must be integers"):
+        batching.pad_batch([[3, 4], sequence])
+
+
+def test_pad_batch_takes_integer_ids_of_any_width():
+    ids, lengths = batching.pad_batch([[1, 2], torch.tensor([3], dtype=torch.int32)], pad_index=9)
+    assert (
+        ids.dtype == torch.long and ids.tolist() == [[1, 2], [3, 9]] and lengths.tolist() == [2, 1]
+    )
+
+
+@pytest.mark.parametrize("name", ["batch_size", "pool_factor"])
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_bucket_sampler_refuses_sizes_below_one(name, bad):
+    with pytest.raises(ValueError, match=f"{name} must be an int of at least 1, got {bad!r}"):
+        batching.BucketBatchSampler([3, 1, 2], **{"batch_size": 2, name: bad})

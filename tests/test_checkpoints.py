@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from nlpbook import checkpoints
+from nlpbook import checkpoints, config_checks
 from nlpbook.models import esim, infill, lstm, sentiment
 from nlpbook.models.logreg import LogisticRegression, LogisticRegressionConfig
 from nlpbook.text import Vocab
@@ -90,7 +90,9 @@ def test_a_format_1_file_says_it_is_from_an_older_nlpbook(tmp_path):
 
 
 def test_load_state_names_what_does_not_match(tmp_path):
-    state = checkpoints.load_checkpoint(checkpoints.save_checkpoint(tmp_path / "m.pt", logreg(2))).state
+    state = checkpoints.load_checkpoint(
+        checkpoints.save_checkpoint(tmp_path / "m.pt", logreg(2))
+    ).state
     with pytest.raises(ValueError, match="does not match this model.*shape mismatch"):
         checkpoints.load_state(logreg(3), state)
     with pytest.raises(ValueError, match="missing"):
@@ -132,7 +134,9 @@ def test_restore_checks_shapes_on_the_meta_device_before_allocating():
     state = Wide(WideConfig(5)).state_dict()
     Wide.built_on.clear()
     model = checkpoints.restore(Wide, state, {"vocab_size": 5})
-    assert Wide.built_on == ["meta", "cpu"] and torch.equal(model.embedding.weight, state["embedding.weight"])
+    assert Wide.built_on == ["meta", "cpu"] and torch.equal(
+        model.embedding.weight, state["embedding.weight"]
+    )
     # a crafted config: 2e9 rows of 300 floats would be 2.4 TB if built before the check
     Wide.built_on.clear()
     with pytest.raises(ValueError, match=r"shape mismatch.*embedding.weight"):
@@ -311,3 +315,89 @@ def test_a_failed_save_leaves_no_part_file_nor_changes_the_old_one(tmp_path, mon
         assert caught.value.__cause__ is error
     if isinstance(error, OSError):
         assert caught.value.errno == 28
+
+
+# ---------------------------------------------------------------- config values (issue 22, item 11)
+
+
+def with_config(tmp_path, model_name, **changes):
+    """A saved checkpoint of MODELS[model_name] whose stored config has `changes`."""
+    model = MODELS[model_name]()
+    path = checkpoints.save_checkpoint(tmp_path / "m.pt", model, VOCAB)
+    bundle = torch.load(path, weights_only=True)
+    bundle["config"].update(changes)
+    torch.save(bundle, path)
+    return path, type(model)
+
+
+@pytest.mark.parametrize(
+    "model_name, key, value, message",
+    [
+        ("sentiment", "vocab_size", "10", "'vocab_size' must be int, not str '10'"),
+        ("sentiment", "vocab_size", -1, "'vocab_size' is -1: it must be at least 1"),
+        ("sentiment", "vocab_size", 10.0, "'vocab_size' must be int, not float"),
+        ("sentiment", "num_layers", True, "'num_layers' must be int, not bool"),
+        ("sentiment", "pad_index", 99, r"'pad_index' is 99: it must be an id from 0 to 9"),
+        ("sentiment", "pad_index", -1, r"'pad_index' is -1: it must be an id from 0 to 9"),
+        ("lstm", "dropout", 1.5, "'dropout' is 1.5: it must be a probability"),
+        ("lstm", "dropout", float("nan"), "'dropout' is nan: it must be finite"),
+        ("lstm", "scratch", 1, "'scratch' must be bool, not int"),
+        ("esim", "hidden_size", 0, "'hidden_size' is 0: it must be at least 1"),
+        ("infill", "out_features", None, "'out_features' must be int, not NoneType"),
+        ("logreg", "in_features", [3], "'in_features' must be int, not list"),
+    ],
+)
+def test_load_names_the_file_and_key_of_a_bad_config_value(
+    tmp_path, model_name, key, value, message
+):
+    path, model_class = with_config(tmp_path, model_name, **{key: value})
+    with pytest.raises(ValueError, match=rf"m.pt: config key {message}"):
+        checkpoints.load(path, model_class)
+
+
+def test_the_config_check_follows_the_dataclass_annotations():
+    @dataclasses.dataclass
+    class Config:
+        size: int
+        rate: float = 0.5
+        name: str | None = None
+
+    config_checks.check_config(Config, {"size": 3, "rate": 1, "name": None})  # an int is a float
+    config_checks.check_config(Config, {"size": 3, "name": "x"})
+    with pytest.raises(ValueError, match="'name' must be str or NoneType, not int"):
+        config_checks.check_config(Config, {"size": 3, "name": 4})
+    with pytest.raises(ValueError, match="'rate' is inf: it must be finite"):
+        config_checks.check_config(Config, {"size": 3, "rate": float("inf")})
+
+
+def test_load_refuses_a_vocabulary_that_does_not_match_the_embedding(tmp_path):
+    model = MODELS["sentiment"]()
+    path = checkpoints.save_checkpoint(tmp_path / "m.pt", model, VOCAB)
+    bundle = torch.load(path, weights_only=True)
+    bundle["vocab"] = [*bundle["vocab"], "zz"]  # 11 tokens, 10 embedding rows
+    torch.save(bundle, path)
+    with pytest.raises(
+        ValueError, match=r"m.pt: the vocabulary has 11 tokens but config key 'vocab_size'.* is 10"
+    ):
+        checkpoints.load(path, sentiment.BiLSTMSentiment)
+
+
+def test_a_config_or_extra_that_contains_itself_is_a_clear_error(tmp_path):
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(ValueError, match=r"extra\['self'\] contains itself"):
+        checkpoints.save_checkpoint(tmp_path / "m.pt", logreg(), None, loop)
+    model = logreg()
+    model.config.in_features = cycle = []
+    cycle.append(cycle)
+    with pytest.raises(ValueError, match=r"config.in_features\[0\] contains itself"):
+        checkpoints.save_checkpoint(tmp_path / "m.pt", model)
+    assert not list(tmp_path.iterdir())
+    torch.save({**GOOD, "extra": loop}, tmp_path / "crafted.pt")  # the unpickler rebuilds cycles
+    with pytest.raises(ValueError, match=r"crafted.pt: extra\['self'\] contains itself"):
+        checkpoints.load_checkpoint(tmp_path / "crafted.pt")
+    shared = [1, 2]  # the same list twice is no cycle
+    path = checkpoints.save_checkpoint(
+        tmp_path / "m.pt", logreg(), None, {"a": shared, "b": shared}
+    )
+    assert checkpoints.load_checkpoint(path).extra == {"a": [1, 2], "b": [1, 2]}

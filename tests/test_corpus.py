@@ -91,3 +91,11 @@ def test_unigram_log_prior_counts_targets_only(vocab):
     words = sum(len([t for t in s if t in vocab.stoi]) for s in SENTENCES)
     n_words = len(vocab) - corpus.FIRST_WORD
     assert torch.allclose(prior[vocab["the"]], torch.log(torch.tensor(4.0 / (words + n_words))))
+
+
+def test_word_tokens_keep_letters_of_any_script():
+    # the ASCII-only pattern cut 'café' to 'caf', 'naïve' to 'na' 've' and dropped Arabic
+    assert corpus.word_tokens("Café naïve, Pokémon!") == ["café", "naïve", "pokémon"]
+    assert corpus.word_tokens("فيلم جميل") == ["فيلم", "جميل"]
+    # a decomposed é (e + combining acute) stays inside its word
+    assert corpus.word_tokens("cafe\u0301 don't") == ["cafe\u0301", "do", "n't"]

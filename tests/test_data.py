@@ -19,9 +19,9 @@ from pathlib import Path
 
 import fixtures_canonical as canonical_fixtures
 import pytest
-from conftest import tar_bytes
+from conftest import tar_bytes, write_imdb_tree
 
-from nlpbook import archives, data, files, registry
+from nlpbook import archives, data, data_errors, downloads, file_checks, registry
 
 PAYLOAD = tar_bytes({"toyset/a.txt": b"alpha\n", "toyset/b.txt": b"beta\n"})
 SHA = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
@@ -30,6 +30,7 @@ HTML = b"<!DOCTYPE html><html><body>Please sign in</body></html>"
 
 class Handler(BaseHTTPRequestHandler):
     flaky_calls = 0
+    bad_length_calls = 0
 
     def log_message(self, *args):  # keep test output clean
         pass
@@ -68,6 +69,10 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(2.0)
             self._send(PAYLOAD)
+        elif path == "/bad-length":
+            Handler.bad_length_calls += 1
+            self._send(PAYLOAD, length="abc")
+            self.close_connection = True
         elif path == "/flaky":
             Handler.flaky_calls += 1
             if Handler.flaky_calls == 1:
@@ -89,7 +94,7 @@ def leftovers(root: Path) -> list[str]:
 
 
 def fast_download(url, dest, checksum, **kw):
-    return files.download(
+    return downloads.download(
         url,
         dest,
         checksum,
@@ -121,20 +126,20 @@ def test_download_success_verifies_and_renames(server, tmp_path):
     ],
 )
 def test_download_faults_give_clear_errors_and_leave_nothing(server, tmp_path, path, message):
-    with pytest.raises(files.DownloadError, match=message):
+    with pytest.raises(data_errors.DownloadError, match=message):
         fast_download(server + path, tmp_path / "toy.tar.gz", SHA)
     assert leftovers(tmp_path) == []
 
 
 def test_download_checksum_mismatch_is_removed(server, tmp_path):
-    with pytest.raises(files.ChecksumError, match="expected 00"):
+    with pytest.raises(data_errors.ChecksumError, match="expected 00"):
         fast_download(f"{server}/good.tar.gz", tmp_path / "toy.tar.gz", "sha256:" + "00" * 32)
     assert leftovers(tmp_path) == []
 
 
 def test_download_timeout(server, tmp_path):
     start = time.perf_counter()
-    with pytest.raises(files.DownloadError, match="failed after 1 attempts.*timed out"):
+    with pytest.raises(data_errors.DownloadError, match="failed after 1 attempts.*timed out"):
         fast_download(f"{server}/slow", tmp_path / "toy.tar.gz", SHA, timeout=0.3, retries=1)
     assert time.perf_counter() - start < 2.0
     assert leftovers(tmp_path) == []
@@ -181,7 +186,7 @@ def test_fetch_uses_archive_in_root_and_verifies_it(toy_spec, tmp_path):
     root.mkdir()
     (root / "toy.tar.gz").write_bytes(PAYLOAD[:-10] + b"corrupted!")
     with pytest.warns(UserWarning, match="skipping"):
-        with pytest.raises(files.DataError, match=r"toy.tar.gz has sha256 .* expected"):
+        with pytest.raises(data_errors.DataError, match=r"toy.tar.gz has sha256 .* expected"):
             data.fetch("toy", root=root, mirrors=[])
     (root / "toy.tar.gz").write_bytes(PAYLOAD)
     assert (data.fetch("toy", root=root, mirrors=[]) / "b.txt").read_text() == "beta\n"
@@ -204,7 +209,7 @@ def test_fetch_error_names_file_url_and_settings(toy_spec, server, tmp_path, mon
     toy_spec([f"{server}/missing.tar.gz"])
     monkeypatch.setenv("NLPBOOK_MIRROR", str(tmp_path / "nowhere"))
     root = tmp_path / "root"
-    with pytest.raises(files.DataError) as info:
+    with pytest.raises(data_errors.DataError) as info:
         data.fetch("toy", root=root, retries=1, progress=False)
     message = str(info.value)
     for expected in (
@@ -240,7 +245,7 @@ def test_stage_copies_layouts_and_archives(
     imdb_tar.rename(mirror / "aclImdb-labelled.tar.xz")  # a gz under another name: checksum fails
     snli_dir.rename(mirror / "snli_1.0")
     root = tmp_path / "root"
-    with pytest.raises(files.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
+    with pytest.raises(data_errors.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
         data.stage(mirror, root=root)
     assert (root / "snli_1.0" / "snli_1.0_dev.jsonl").is_file()  # the others are still staged
     (mirror / "aclImdb-labelled.tar.xz").unlink()
@@ -288,7 +293,7 @@ def test_extract_refuses_zip_member_escaping_target(tmp_path):
 def test_extract_rejects_non_archives(tmp_path):
     bogus = tmp_path / "bogus.tar.gz"
     bogus.write_bytes(b"not an archive")
-    with pytest.raises(files.DataError, match="neither a zip nor a tar"):
+    with pytest.raises(data_errors.DataError, match="neither a zip nor a tar"):
         archives.extract(bogus, tmp_path / "out")
 
 
@@ -304,9 +309,9 @@ def test_registry_checksums_are_well_formed():
 def test_verify_md5(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
-    files.verify(path, "md5:900150983cd24fb0d6963f7d28e17f72")
-    with pytest.raises(files.ChecksumError):
-        files.verify(path, "md5:" + "0" * 32)
+    file_checks.verify(path, "md5:900150983cd24fb0d6963f7d28e17f72")
+    with pytest.raises(data_errors.ChecksumError):
+        file_checks.verify(path, "md5:" + "0" * 32)
 
 
 def test_verify_compares_every_hex_digit(tmp_path):
@@ -318,15 +323,15 @@ def test_verify_compares_every_hex_digit(tmp_path):
         ("md5", "900150983cd24fb0d6963f7d28e17f72"),
         ("sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
     ):
-        files.verify(path, f"{algorithm}:{good}")
-        files.verify(path, f"{algorithm}:{good.upper()}")  # hex case does not matter
+        file_checks.verify(path, f"{algorithm}:{good}")
+        file_checks.verify(path, f"{algorithm}:{good.upper()}")  # hex case does not matter
         middle = len(good) // 2
         for i in (len(good) - 1, middle):
             bad = good[:i] + ("0" if good[i] != "0" else "1") + good[i + 1 :]
-            with pytest.raises(files.ChecksumError, match="expected"):
-                files.verify(path, f"{algorithm}:{bad}")
-        with pytest.raises(files.ChecksumError):  # nor is a prefix of the right checksum
-            files.verify(path, f"{algorithm}:{good[:16]}")
+            with pytest.raises(data_errors.ChecksumError, match="expected"):
+                file_checks.verify(path, f"{algorithm}:{bad}")
+        with pytest.raises(data_errors.ChecksumError):  # nor is a prefix of the right checksum
+            file_checks.verify(path, f"{algorithm}:{good[:16]}")
 
 
 def test_cli_list_and_bad_name(capsys):
@@ -341,10 +346,10 @@ def test_cli_list_and_bad_name(capsys):
 
 def test_stage_an_empty_or_missing_mirror_is_an_error(tmp_path, capsys):
     root = tmp_path / "root"
-    with pytest.raises(files.DataError, match=r"nowhere is not a directory"):
+    with pytest.raises(data_errors.DataError, match=r"nowhere is not a directory"):
         data.stage(tmp_path / "nowhere", root=root)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(files.DataError, match=r"empty holds none of the registry's datasets"):
+    with pytest.raises(data_errors.DataError, match=r"empty holds none of the registry's datasets"):
         data.stage(tmp_path / "empty", root=root)
     with pytest.raises(SystemExit, match=r"error: .*empty holds none"):
         data.main(["stage", str(tmp_path / "empty")])
@@ -358,7 +363,7 @@ def test_stage_counts_only_verified_layouts(tmp_path, snli_dir):
     snli_dir.rename(mirror / "snli_1.0")
     assert data.stage(mirror, root=root) == ["snli"]
     (mirror / "aclImdb").mkdir()  # nor is an empty one in the mirror
-    with pytest.raises(files.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
+    with pytest.raises(data_errors.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
         data.stage(mirror, root=root)
 
 
@@ -373,7 +378,7 @@ def test_fetch_skips_a_corrupt_mirror_archive_and_tries_the_next(toy_spec, tmp_p
         assert data.fetch("toy", root=root, mirrors=[bad, good]) == root / "toyset"
     (root / "toyset" / "a.txt").unlink()
     (good / "toy.tar.gz").write_bytes(b"also broken")
-    with pytest.warns(UserWarning), pytest.raises(files.DataError) as info:
+    with pytest.warns(UserWarning), pytest.raises(data_errors.DataError) as info:
         data.fetch("toy", root=root, mirrors=[bad, good])
     message = str(info.value)
     assert "bad/toy.tar.gz has sha256" in message and "good/toy.tar.gz has sha256" in message
@@ -394,7 +399,7 @@ def test_fetch_replaces_a_corrupt_archive_in_the_root_by_a_download(toy_spec, se
 def test_extract_truncated_archive_says_damaged(tmp_path):
     archive = tmp_path / "toy.tar.gz"
     archive.write_bytes(PAYLOAD[:-40])
-    with pytest.raises(files.DataError, match=r"toy.tar.gz is damaged"):
+    with pytest.raises(data_errors.DataError, match=r"toy.tar.gz is damaged"):
         archives.extract(archive, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
@@ -430,7 +435,7 @@ def test_fetch_data_root_that_is_a_file_names_the_setting(toy_spec, server, tmp_
     root.write_text("not a directory")
     for mirrors in ([mirror], []):  # extracting from a mirror, and downloading
         with pytest.raises(
-            files.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
+            data_errors.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
         ):
             data.fetch("toy", root=root, mirrors=mirrors, retries=1, progress=False)
 
@@ -452,7 +457,7 @@ def test_fetch_read_only_or_full_data_root_names_the_setting(
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(tarfile.TarFile, "extractall", fail)
-    with pytest.raises(files.DataError, match=rf"{message}.*NLPBOOK_DATA"):
+    with pytest.raises(data_errors.DataError, match=rf"{message}.*NLPBOOK_DATA"):
         data.fetch("toy", root=root, mirrors=[mirror])
     assert leftovers(root) == []
 
@@ -502,6 +507,98 @@ def test_stage_copies_a_file_used_in_place_and_verifies_both_copies(tmp_path, mo
     assert (root / "vec.zip").read_bytes() == payload
     (root / "vec.zip").unlink()
     (mirror / "vec.zip").write_bytes(b"corrupt")  # never copied in
-    with pytest.raises(files.DataError, match=r"vec: .*mirror/vec.zip has sha256"):
+    with pytest.raises(data_errors.DataError, match=r"vec: .*mirror/vec.zip has sha256"):
         data.stage(mirror, root=root, names=["vec"])
     assert leftovers(root) == []
+
+
+# ---------------------------------------------------------------- bad input (issue 22)
+
+
+def test_a_malformed_content_length_names_the_url_and_the_next_url_is_tried(
+    server, toy_spec, tmp_path
+):
+    Handler.bad_length_calls = 0
+    with pytest.raises(
+        data_errors.DownloadError, match=r"/bad-length: .*malformed Content-Length.*abc"
+    ):
+        fast_download(f"{server}/bad-length", tmp_path / "toy.tar.gz", SHA, retries=3)
+    assert Handler.bad_length_calls == 1  # a header that will not change is not retried
+    assert leftovers(tmp_path) == []
+    toy_spec([f"{server}/bad-length", f"{server}/good.tar.gz"])
+    root = tmp_path / "root"
+    path = data.fetch("toy", root=root, mirrors=[], retries=1, progress=False)
+    assert (path / "a.txt").read_text() == "alpha\n"
+
+
+def test_a_directory_in_the_way_of_a_download_is_named_and_leaves_no_part(
+    server, toy_spec, tmp_path
+):
+    root = tmp_path / "root"
+    (root / "toy.tar.gz").mkdir(parents=True)
+    with pytest.raises(data_errors.DataError, match=r"toy.tar.gz is a directory, in the way"):
+        fast_download(f"{server}/good.tar.gz", root / "toy.tar.gz", SHA)
+    toy_spec([f"{server}/good.tar.gz"])
+    with pytest.raises(data_errors.DataError) as info:
+        data.fetch("toy", root=root, mirrors=[], retries=1, progress=False)
+    assert "toy.tar.gz is a directory, in the way" in str(info.value)
+    assert "Nothing half-written" not in str(info.value)
+    assert leftovers(root) == ["toy.tar.gz"]  # the directory, and no toy.tar.gz.part
+
+
+def test_fetch_removes_the_part_files_a_killed_download_left(toy_spec, server, tmp_path):
+    toy_spec([f"{server}/good.tar.gz"])
+    root, mirror = tmp_path / "root", tmp_path / "mirror"
+    root.mkdir()
+    mirror.mkdir()
+    (mirror / "toy.tar.gz").write_bytes(PAYLOAD)  # found without downloading
+    (root / "toy.tar.gz.part").write_bytes(PAYLOAD[:30])  # what kill -9 left
+    assert data.fetch("toy", root=root, mirrors=[mirror]) == root / "toyset"
+    assert leftovers(root) == ["toyset", "toyset/a.txt", "toyset/b.txt"]
+
+
+def test_a_symlink_loop_in_a_mirror_is_one_line_and_the_others_are_staged(tmp_path, snli_dir):
+    root, mirror = tmp_path / "root", tmp_path / "mirror"
+    mirror.mkdir()
+    snli_dir.rename(mirror / "snli_1.0")
+    imdb = write_imdb_tree(mirror)
+    (imdb / "train" / "pos" / "up").symlink_to("../..")  # a folder that leads back up
+    with pytest.raises(data_errors.DataError) as info:
+        data.stage(mirror, root=root)
+    (line,) = [line for line in str(info.value).splitlines() if line.strip().startswith("imdb")]
+    assert "pos/up is a symlink loop" in line and len(line) < 300
+    assert "python -m nlpbook doctor" in str(info.value)
+    assert (root / "snli_1.0" / "snli_1.0_dev.jsonl").is_file()  # the others are still staged
+    assert not (root / "aclImdb").exists() and not list(root.glob(".stage-*"))
+    (imdb / "train" / "pos" / "up").unlink()
+    (imdb / "train" / "pos" / "self").symlink_to("self")  # a link to itself
+    with pytest.raises(
+        data_errors.DataError, match=r"imdb: .*pos/self is a broken symlink or a symlink"
+    ):
+        data.stage(mirror, root=root)
+
+
+def test_extract_leaves_macos_litter_out_of_the_data_root(tmp_path):
+    archive = tmp_path / "snli_1.0.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("snli_1.0/snli_1.0_dev.jsonl", "{}\n")
+        zf.writestr("__MACOSX/snli_1.0/._snli_1.0_dev.jsonl", b"\x00\x05\x16\x07")
+    out = tmp_path / "out"
+    assert archives.extract(archive, out) == [out / "snli_1.0"]
+    assert sorted(p.name for p in out.iterdir()) == ["snli_1.0"]
+
+
+def test_a_missing_dataset_points_to_the_doctor(toy_spec, tmp_path):
+    toy_spec([])
+    with pytest.raises(data_errors.DataError, match=r"python -m nlpbook doctor"):
+        data.fetch("toy", root=tmp_path / "root", mirrors=[])
+
+
+def test_an_interrupt_after_the_download_leaves_no_part(server, tmp_path, monkeypatch):
+    def interrupted(path, checksum):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(downloads, "verify", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fast_download(f"{server}/good.tar.gz", tmp_path / "toy.tar.gz", SHA)
+    assert leftovers(tmp_path) == []

@@ -38,6 +38,8 @@ def test_read_snli_skips_unlabelled_pairs(snli_dir):
 def test_read_snli_missing_split_says_so(snli_dir):
     with pytest.raises(FileNotFoundError, match="train split is not present.*snli_1.0.zip"):
         datasets.read_snli("train", snli_dir)
+    with pytest.raises(FileNotFoundError, match=r"python -m nlpbook doctor"):
+        datasets.read_snli("train", snli_dir)
     with pytest.raises(ValueError, match="no split 'validation'"):
         datasets.read_snli("validation", snli_dir)
 
@@ -187,3 +189,16 @@ def test_read_imdb_truncated_archive_says_damaged(imdb_tar):
     imdb_tar.write_bytes(imdb_tar.read_bytes()[:-40])
     with pytest.raises(ValueError, match=r"aclImdb_v1.tar.gz is damaged"):
         datasets.read_imdb("train", imdb_tar)
+
+
+def test_read_amazon_a_field_too_long_for_csv_names_file_and_line(tmp_path):
+    path = tmp_path / "test.csv"
+    path.write_text(f'"2","ok","fine"\n"1","long","{"x" * 200_000}"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"test.csv:2: not an Amazon polarity CSV row \(field"):
+        datasets.read_amazon_polarity(path)
+
+
+@pytest.mark.parametrize("limit", [-1, 1.5, True, "2"])
+def test_read_amazon_refuses_a_limit_that_is_not_a_count(fasttext_file, limit):
+    with pytest.raises(ValueError, match=rf"limit must be .* not {limit!r}"):
+        datasets.read_amazon_polarity(fasttext_file, limit=limit)

@@ -196,3 +196,41 @@ def test_load_glove_names_a_missing_member(glove_files):
     root = glove_files(glove_text(100), member="glove.6B.300d.txt")
     with pytest.raises(ValueError, match=r"glove.6B.zip has no glove.6B.100d.txt"):
         embeddings.load_glove("6B.100d", root=root)
+
+
+# ---------------------------------------------------------------- bad input (issue 22)
+
+
+def test_load_glove_rebuilds_a_cache_damaged_without_a_size_change(glove_files):
+    root = glove_files(glove_text(100))
+    first = embeddings.load_glove("6B.100d", root=root)
+    npy = root / "glove_cache" / "glove.6B.100d.npy"
+    damaged = bytearray(npy.read_bytes())
+    damaged[-16:] = np.full(4, np.nan, dtype=np.float32).tobytes()  # the last 4 numbers
+    npy.write_bytes(bytes(damaged))
+    with pytest.warns(UserWarning, match=r"glove.6B.100d.npy does not match its checksum"):
+        again = embeddings.load_glove("6B.100d", root=root)
+    assert np.isfinite(again.vectors).all() and np.array_equal(again.vectors, first.vectors)
+    assert np.array_equal(embeddings.load_glove("6B.100d", root=root).vectors, first.vectors)
+
+
+@pytest.mark.parametrize("as_stream", [False, True])
+def test_a_word_listed_twice_keeps_its_first_vector_whatever_the_spacing(tmp_path, as_stream):
+    # The first copy of "dup" has a trailing space and "x y" holds one, so both are parsed
+    # apart from the regular lines; a blank line must not move them either.
+    text = b"the 1 2 3\ndup 1 1 1 \n\nx y 0 0 1\ndup 2 2 2\nlast 7 8 9\n"
+    path = tmp_path / "g.txt"
+    path.write_bytes(text)
+    with open(path, "rb") as stream:
+        glove = parse_glove_text(stream if as_stream else text, 3)
+    assert glove.words == ["the", "dup", "x y", "dup", "last"]  # file order
+    assert glove["dup"].tolist() == [1, 1, 1]
+    assert glove.vectors.tolist() == [[1, 2, 3], [1, 1, 1], [0, 0, 1], [2, 2, 2], [7, 8, 9]]
+
+
+@pytest.mark.parametrize("k", [-3, 0, 1.5, True])
+def test_nearest_refuses_a_k_that_is_not_a_positive_count(k):
+    glove = parse_glove_text(GLOVE_TEXT)
+    with pytest.raises(ValueError, match=rf"k must be a positive number of neighbours, not {k!r}"):
+        glove.nearest("good", k=k)
+    assert len(glove.nearest("good", k=np.int64(2))) == 2

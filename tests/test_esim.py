@@ -9,7 +9,9 @@ from nlpbook.models import esim
 
 def tiny_model(packed: bool = True, seed: int = 0, exact_match: bool = False) -> esim.ESIM:
     torch.manual_seed(seed)
-    config = esim.ESIMConfig(vocab_size=20, embedding_dim=6, hidden_size=5, packed=packed, exact_match=exact_match)
+    config = esim.ESIMConfig(
+        vocab_size=20, embedding_dim=6, hidden_size=5, packed=packed, exact_match=exact_match
+    )
     return esim.ESIM(config).eval()
 
 
@@ -99,9 +101,17 @@ def test_zeroed_alignment_changes_the_logits():
         assert torch.equal(full, model(a, a_len, b, b_len))
 
 
-PAIRS = [([2, 3, 4], [5, 6], 0), ([7, 8, 9, 10, 11, 12, 13], [14, 15, 16, 17, 18], 1), ([19], [2], 2)]
+PAIRS = [
+    ([2, 3, 4], [5, 6], 0),
+    ([7, 8, 9, 10, 11, 12, 13], [14, 15, 16, 17, 18], 1),
+    ([19], [2], 2),
+]
 # pairs that share words, for the exact-match flag
-SHARING = [([2, 3, 4], [3, 5], 0), ([7, 8, 9, 10, 11, 12, 13], [8, 15, 13, 1, 18], 1), ([19], [19], 2)]
+SHARING = [
+    ([2, 3, 4], [3, 5], 0),
+    ([7, 8, 9, 10, 11, 12, 13], [8, 15, 13, 1, 18], 1),
+    ([19], [19], 2),
+]
 
 
 def test_exact_match_flags_words_shared_with_the_other_sentence():
@@ -133,8 +143,12 @@ def test_padding_never_changes_the_logits_of_a_pair(exact_match):
     with torch.no_grad():
         batched = model(a, a_len, b, b_len)  # (3, 3), the short pairs are padded
         for i, (ids_a, ids_b, _) in enumerate(pairs):
-            alone = model(torch.tensor([ids_a]), torch.tensor([len(ids_a)]),
-                          torch.tensor([ids_b]), torch.tensor([len(ids_b)]))
+            alone = model(
+                torch.tensor([ids_a]),
+                torch.tensor([len(ids_a)]),
+                torch.tensor([ids_b]),
+                torch.tensor([len(ids_b)]),
+            )
             assert torch.allclose(batched[i], alone[0], atol=1e-6), i
 
 
@@ -145,7 +159,9 @@ def test_extra_padding_columns_do_not_change_the_logits(exact_match):
     a_wide = torch.cat([a, torch.zeros(3, 4, dtype=torch.long)], 1)
     b_wide = torch.cat([b, torch.full((3, 2), 0)], 1)
     with torch.no_grad():
-        assert torch.allclose(model(a, a_len, b, b_len), model(a_wide, a_len, b_wide, b_len), atol=1e-6)
+        assert torch.allclose(
+            model(a, a_len, b, b_len), model(a_wide, a_len, b_wide, b_len), atol=1e-6
+        )
 
 
 def test_unpacked_model_does_read_padding():
@@ -155,7 +171,9 @@ def test_unpacked_model_does_read_padding():
     ids_a, ids_b, _ = PAIRS[0]
     with torch.no_grad():
         batched = model(a, a_len, b, b_len)[0]
-        alone = model(torch.tensor([ids_a]), torch.tensor([3]), torch.tensor([ids_b]), torch.tensor([2]))
+        alone = model(
+            torch.tensor([ids_a]), torch.tensor([3]), torch.tensor([ids_b]), torch.tensor([2])
+        )
     assert not torch.allclose(batched, alone[0], atol=1e-6)
 
 
@@ -209,7 +227,9 @@ def test_predict_rejects_bad_input():
         esim.predict(model, VOCAB, "\U0001f436 \U0001f3c3", "a dog runs")
     with pytest.raises(text.NoKnownWords, match="no word of the hypothesis"):
         esim.alignment_weights(model, VOCAB, "a dog runs", "zebras graze")
-    assert esim.predict(model, VOCAB, "zebras graze .", "a dog")[0] in esim.SNLI_LABELS  # one known token
+    assert (
+        esim.predict(model, VOCAB, "zebras graze .", "a dog")[0] in esim.SNLI_LABELS
+    )  # one known token
 
 
 def test_alignment_weights_shape():
@@ -236,3 +256,74 @@ def test_predict_refuses_a_model_whose_output_is_not_finite(predict):
     with pytest.raises(ValueError, match="not finite"):
         predict(model, VOCAB, "A dog runs.", "A cat sleeps.")
     assert model.training  # the mode it found is restored
+
+
+# ---------------------------------------------------------------- the full profile: case and unknown rows
+
+CASED = text.Vocab(["<pad>", "<unk>", "The", "dog", "runs", "A", "cat", "sleeps", "."])
+
+
+def test_tokenize_keeps_case_when_asked():
+    assert esim.tokenize("The Dog runs.") == ["the", "dog", "runs", "."]
+    assert esim.tokenize("The Dog runs.", lowercase=False) == ["The", "Dog", "runs", "."]
+    pairs = [("The dog runs.", "A cat", 2)]
+    assert esim.tokenize_pairs(pairs, lowercase=False) == [
+        (["The", "dog", "runs", "."], ["A", "cat"], 2)
+    ]
+    assert esim.tokenize_pairs(pairs) == [(["the", "dog", "runs", "."], ["a", "cat"], 2)]
+
+
+def test_predict_tokenises_as_the_model_was_trained():
+    cased = esim.ESIM(esim.ESIMConfig(len(CASED), embedding_dim=4, hidden_size=3, lowercase=False))
+    tokens_a, tokens_b, weights = esim.alignment_weights(cased, CASED, "The dog runs.", "A cat")
+    assert tokens_a == ["The", "dog", "runs", "."] and tokens_b == ["A", "cat"]
+    assert weights.shape == (4, 2)
+    lowercased = esim.ESIM(esim.ESIMConfig(len(CASED), embedding_dim=4, hidden_size=3))
+    with pytest.raises(text.NoKnownWords, match="no word of the hypothesis"):  # 'a' is not in it
+        esim.predict(lowercased, CASED, "The dog runs.", "A A")
+
+
+def test_a_checkpoint_keeps_the_case_setting(tmp_path):
+    from nlpbook import checkpoints
+
+    model = esim.ESIM(esim.ESIMConfig(len(CASED), embedding_dim=4, hidden_size=3, lowercase=False))
+    checkpoints.save_checkpoint(tmp_path / "esim.pt", model, CASED)
+    reloaded, vocab, _ = checkpoints.load(tmp_path / "esim.pt", esim.ESIM)
+    assert reloaded.config.lowercase is False
+    assert esim.alignment_weights(reloaded, vocab, "The dog", "A cat")[0] == ["The", "dog"]
+
+
+def tiny_glove():
+    from nlpbook.glove import GloVe
+
+    words = ["the", "The", "dog", "cat"]  # cased vectors: 'The' and 'the' differ, as in 840B
+    return GloVe(words, torch.arange(12, dtype=torch.float32).reshape(4, 3).numpy() + 1)
+
+
+def test_embedding_matrix_draws_unknown_words_with_the_given_spread():
+    from nlpbook import embeddings
+
+    vocab = text.Vocab(["<pad>", "<unk>", "The", "dog", "Dog", "runs", "sleeps"])
+    glove = tiny_glove()
+    draw = torch.randn(len(vocab), 3, generator=torch.Generator().manual_seed(0))  # what both draw
+    plain, plain_coverage = embeddings.build_embedding_matrix(
+        vocab, glove, torch.Generator().manual_seed(0)
+    )
+    assert torch.equal(plain[5], draw[5])  # unknown_std 1: the N(0, 1) draw itself
+    small, coverage = embeddings.build_embedding_matrix(
+        vocab, glove, torch.Generator().manual_seed(0), unknown_std=0.01, lowercase_fallback=False
+    )
+    assert torch.equal(small[2], torch.tensor(glove["The"]))  # the cased vector, not 'the'
+    assert torch.equal(small[3], torch.tensor(glove["dog"]))
+    for row in (4, 5, 6):  # 'Dog' (no fallback to 'dog'), 'runs', 'sleeps': 0.01 x the draw
+        assert torch.allclose(small[row], 0.01 * draw[row])
+    assert small[:2].eq(0).all()
+    assert (coverage.found, plain_coverage.found) == (2, 3)  # 'Dog' finds 'dog' only by fallback
+    with_fallback, _ = embeddings.build_embedding_matrix(
+        vocab, glove, torch.Generator().manual_seed(0), unknown_std=0.01
+    )
+    assert torch.equal(with_fallback[4], torch.tensor(glove["dog"]))  # found: not scaled
+    assert torch.allclose(with_fallback[5], 0.01 * draw[5])
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="unknown_std must be a finite number > 0"):
+            embeddings.build_embedding_matrix(vocab, glove, unknown_std=bad)

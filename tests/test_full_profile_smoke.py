@@ -43,6 +43,11 @@ FULL_PROFILE_DOWNLOADS = {
     "04": {"snli/snli_1.0.zip", "glove.840B.300d/glove.840B.300d.zip"},
     "05": {"imdb/aclImdb_v1.tar.gz"},
 }
+# What a chapter's full profile must show in its outputs, whatever the size: chapter 04 keeps the case
+# of its tokens (for the cased 840B vectors) and trains with the released code's schedule (its lr column).
+FULL_PROFILE_SHOWS = {
+    "04": ["['Two', 'women', 'are'", "  lr 4.00e-04"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +130,11 @@ def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tm
         f"{notebook.name} never downloaded {sorted(missing)} (its full-profile data)"
     )
     assert (results / f"{chapter}.json").is_file(), f"{notebook.name} recorded no band check"
+    printed = "".join(
+        "".join(o.get("text", "")) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+    )
+    for snippet in FULL_PROFILE_SHOWS.get(chapter, []):
+        assert snippet in printed, f"{notebook.name}'s full profile never printed {snippet!r}"
 
 
 def test_full_profile_after_quick_staging_adds_the_snli_train_split(server, tmp_path, monkeypatch):

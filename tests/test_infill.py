@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
 from nlpbook import batching, corpus, text, train
@@ -46,7 +48,9 @@ def test_shift_context_sees_only_neighbours():
 @pytest.mark.parametrize("out_features", [8, 12])
 def test_prediction_at_t_does_not_depend_on_word_at_t(out_features):
     torch.manual_seed(0)
-    model = InfillModel(InfillConfig(12, out_features, embedding_dim=6, hidden_size=5, mlp_size=7)).eval()
+    model = InfillModel(
+        InfillConfig(12, out_features, embedding_dim=6, hidden_size=5, mlp_size=7)
+    ).eval()
     ids = torch.tensor([[2, 5, 6, 7, 8, 3], [2, 9, 10, 3, 0, 0]])
     lengths = torch.tensor([6, 4])
     base = model(ids, lengths)
@@ -214,6 +218,134 @@ def test_rank_of_target_stays_on_the_scores_device():
     assert ranks.device.type == "meta" and ranks.shape == (3,)
 
 
+@pytest.mark.parametrize("head", ["binary", "softmax"])
+def test_the_binary_head_without_codes_is_a_clear_error(vocab, head):
+    # fill_blank(..., "binary") without codes used to fail inside a matrix product:
+    # "unsupported operand type(s) for @: 'NoneType' and 'Tensor'"
+    torch.manual_seed(0)
+    model = InfillModel(InfillConfig(len(vocab), 8, embedding_dim=6, hidden_size=5, mlp_size=7))
+    needs_codes = "the binary head needs its word codes"
+    for metric in infill.METRICS:
+        with pytest.raises(ValueError, match=needs_codes):
+            infill.fill_blank(model, vocab, "The movie was __ !", "binary", metric=metric)
+    with pytest.raises(ValueError, match=needs_codes):
+        infill.blank_scores(model, vocab, "The movie was __ !", "binary")
+    with pytest.raises(ValueError, match=needs_codes):
+        infill.word_scores(torch.zeros(2, 8), "binary")
+    with pytest.raises(ValueError, match=needs_codes):
+        infill.target_ranks(torch.zeros(2, 8), torch.tensor([4, 5]), "binary")
+    with pytest.raises(ValueError, match="head must be one of"):
+        infill.fill_blank(model, vocab, "The movie was __ !", head + "s")
+
+
+# ---------------------------------------------------------------- decoding in chunks (issue 23)
+
+
+def decoding_case(head: str, n: int, words: int = 40, bits: int = 16):
+    """Random outputs, targets, codes and prior; words 10 and 11 share a code (a tie)."""
+    g = torch.Generator().manual_seed(0)
+    codes = (torch.rand(words, bits, generator=g) > 0.5).float()
+    codes[: corpus.FIRST_WORD] = 0
+    codes[11] = codes[10]
+    targets = torch.randint(corpus.FIRST_WORD, words, (n,), generator=g)
+    output = 3 * torch.randn(n, bits if head == "binary" else words, generator=g)
+    prior = torch.log_softmax(torch.randn(words, generator=g), 0)
+    return output, targets, (codes if head == "binary" else None), prior
+
+
+DECODERS = [("softmax", "likelihood")] + [("binary", metric) for metric in infill.METRICS]
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+@pytest.mark.parametrize(("head", "metric"), DECODERS)
+def test_target_ranks_equal_the_unchunked_ranks_bit_for_bit(head, metric, with_prior):
+    output, targets, codes, prior = decoding_case(head, 1000)
+    prior = prior if with_prior else None
+    full = infill.word_scores(output, head, codes, metric, prior)  # (1000, 40) at once
+    expected = infill.rank_of_target(full, targets)
+    chunk = infill.ROW_BLOCK * 40  # one block of rows: chunks of 384 and 616 rows
+    chunks = infill.row_chunks(1000, 40, chunk)
+    assert [c.stop - c.start for c in chunks] == [384, 616]
+    for rows in chunks:  # each chunk's scores are the unchunked ones, bit for bit
+        assert torch.equal(infill.word_scores(output[rows], head, codes, metric, prior), full[rows])
+    ranks = infill.target_ranks(output, targets, head, codes, metric, prior, chunk=chunk)
+    assert torch.equal(ranks, expected)
+    assert torch.equal(infill.target_ranks(output, targets, head, codes, metric, prior), expected)
+
+
+@pytest.mark.parametrize(("head", "metric"), [("softmax", "likelihood"), ("binary", "hamming")])
+def test_row_wise_decoders_give_the_same_ranks_one_row_at_a_time(head, metric):
+    # log_softmax and the L1 distance never mix rows, so even single rows agree bit for bit
+    output, targets, codes, prior = decoding_case(head, 50)
+    expected = infill.rank_of_target(
+        infill.word_scores(output, head, codes, metric, prior), targets
+    )
+    assert len(infill.row_chunks(50, 40, chunk=40)) == 50
+    ranks = infill.target_ranks(output, targets, head, codes, metric, prior, chunk=40)
+    assert torch.equal(ranks, expected)
+
+
+def test_row_chunks_cut_aligned_blocks_and_keep_no_short_chunk():
+    block = infill.ROW_BLOCK
+    full = infill.row_chunks(150_000, 20_004)  # chapter 05's full profile: 1,677 rows fit
+    sizes = [c.stop - c.start for c in full]
+    assert sizes[0] == 4 * block and set(sizes[:-1]) == {4 * block}
+    assert 4 * block <= sizes[-1] < 8 * block and sum(sizes) == 150_000
+    assert [c.start for c in full[1:]] == [c.stop for c in full[:-1]]  # contiguous
+    assert infill.row_chunks(100, 40) == [slice(0, 100)]  # small: one chunk
+    assert infill.row_chunks(0, 40) == [slice(0, 0)]
+    assert [c.stop - c.start for c in infill.row_chunks(7, 10, chunk=20)] == [2, 2, 3]
+    for bad in [0, -1, 2.5, True]:
+        with pytest.raises(ValueError, match="chunk must be a positive int"):
+            infill.row_chunks(10, 10, chunk=bad)
+    with pytest.raises(ValueError, match="got 3 output rows for 2 targets"):
+        infill.target_ranks(torch.zeros(3, 6), torch.tensor([4, 5]), "softmax")
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the bytes of the largest tensor any operation returns."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.bytes = max(self.bytes, t.numel() * t.element_size())
+        return out
+
+
+def largest_tensor(call) -> int:
+    with LargestTensor() as probe:
+        call()
+    return probe.bytes
+
+
+def test_target_ranks_bound_the_memory_of_chapter_05s_full_decoding():
+    # The full profile's sizes on the meta device, which has shapes but no storage: nothing
+    # is allocated. 150k targets, 20k words, 100-bit codes.
+    n, words, bits = 150_000, 20_004, 100
+    output = torch.zeros(n, bits, device="meta")
+    targets = torch.zeros(n, dtype=torch.long, device="meta")
+    codes, prior = torch.zeros(words, bits, device="meta"), torch.zeros(words, device="meta")
+
+    def unchunked():
+        return infill.rank_of_target(
+            infill.word_scores(output, "binary", codes, "likelihood", prior), targets
+        )
+
+    def chunked():
+        ranks = infill.target_ranks(output, targets, "binary", codes, "likelihood", prior)
+        assert ranks.shape == (n,)
+
+    assert largest_tensor(unchunked) >= n * words * 4  # 12 GB: one float32 score matrix
+    largest = largest_tensor(chunked)
+    assert largest <= 2 * infill.DECODE_CHUNK * 4  # 256 MB: the last chunk has up to 2x the rows
+    assert largest_tensor(unchunked) > 40 * largest
+
+
 # ---------------------------------------------------------------- Objective and train.fit (issue 19)
 
 # words 4 and 5 share a code, so the binary head's likelihood ties them
@@ -223,7 +355,11 @@ IDS = torch.tensor([[2, 4, 5, 1, 6, 3], [2, 5, 4, 7, 3, 0]])  # targets 4 5 6 an
 
 def tied_output(head: str) -> torch.Tensor:
     """Every position scores words 4 and 5 equally, and above 6 and 7."""
-    row = torch.tensor([5.0, 5.0, -5.0]) if head == "binary" else torch.tensor([0, 0, 0, 0, 3, 3, 1, 1.0])
+    row = (
+        torch.tensor([5.0, 5.0, -5.0])
+        if head == "binary"
+        else torch.tensor([0, 0, 0, 0, 3, 3, 1, 1.0])
+    )
     return row.expand(2, 6, -1).clone()
 
 
@@ -232,7 +368,9 @@ def test_objective_score_is_top1_with_ties_to_the_lower_id(head):
     objective = infill.Objective(head, TIE_CODES if head == "binary" else None)
     assert objective.score(tied_output(head), IDS) == (2, 6)  # the tie goes to 4: right for 4s only
     mask = corpus.target_mask(IDS)
-    random = torch.randn(2, 6, tied_output(head).shape[-1], generator=torch.Generator().manual_seed(0))
+    random = torch.randn(
+        2, 6, tied_output(head).shape[-1], generator=torch.Generator().manual_seed(0)
+    )
     for output in (tied_output(head), random):
         ranks = infill.rank_of_target(infill.word_scores(output[mask], head, TIE_CODES), IDS[mask])
         assert objective.score(output, IDS) == (int((ranks == 0).sum()), 6)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -238,3 +239,15 @@ def test_classify_review_refuses_a_model_whose_output_is_not_finite(scratch):
         model.fc.bias.fill_(float("nan"))  # a NaN probability was labelled 'negative'
     with pytest.raises(ValueError, match="not finite"):
         classify_review(model, vocab, "Good movie!", seq_len=10)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.1, 1.5, True, "0.5", None])
+def test_classify_review_refuses_a_threshold_that_is_not_a_probability(bad):
+    # with NaN every review was labelled 'negative': no comparison with NaN is true
+    vocab = text.Vocab(["<pad>", "<unk>", "good"])
+    model = SentimentLSTM(SentimentLSTMConfig(len(vocab), 4, 3, num_layers=1))
+    message = f"threshold must be a probability from 0 to 1, not {bad!r}"
+    with pytest.raises(ValueError, match=message):
+        classify_review(model, vocab, "good", seq_len=4, threshold=bad)
+    for good in (0, 1, 0.5, np.float32(0.5)):
+        assert classify_review(model, vocab, "good", seq_len=4, threshold=good)["label"]

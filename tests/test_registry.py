@@ -20,7 +20,7 @@ import fixtures_canonical as canonical_fixtures
 import pytest
 from conftest import IMDB_REVIEWS, SNLI_LINES, tar_bytes
 
-from nlpbook import data, datasets, files, registry
+from nlpbook import data, data_errors, datasets, downloads, google_drive, registry
 
 # ---------------------------------------------------------------- canonical-format fixtures
 
@@ -89,7 +89,7 @@ GLOVE_840B = glove_archive(
 # dataset -> (source filename, archive bytes, checksum algorithm the registry uses)
 CASES = {
     "imdb": ("aclImdb_v1.tar.gz", imdb_archive(), "sha256"),
-    "snli": ("snli_1.0.zip", snli_archive(), "md5"),
+    "snli": ("snli_1.0.zip", snli_archive(), "sha256"),
     "amazon_polarity": ("amazon_review_polarity_csv.tgz", amazon_archive(), "sha256"),
     "glove.6B": ("glove.6B.zip", GLOVE_6B, "sha256"),
     "glove.840B.300d": ("glove.840B.300d.zip", GLOVE_840B, "sha256"),
@@ -178,6 +178,43 @@ class Handler(BaseHTTPRequestHandler):
                     "Google Drive - Virus scan warning",
                     "<p>can't scan this file</p>",
                     headers=[("Set-Cookie", "download_warning_13058=TOKEN42; Path=/")],
+                )
+        elif parts.path == "/uc" and file_id == "QUERY":
+            # The form's action already has a query: the fields must join it.
+            port = self.server.server_address[1]
+            self._page(
+                "Google Drive - Virus scan warning",
+                f'<form id="download-form" action="http://127.0.0.1:{port}/get?authuser=0">'
+                f'<input type="hidden" name="id" value="{file_id}">'
+                '<input type="hidden" name="confirm" value="t"></form>',
+            )
+        elif parts.path == "/get" and file_id == "QUERY":
+            if query.get("authuser") == "0" and query.get("confirm") == "t":
+                self._file(file_id)
+            else:
+                self.send_error(404, "Not Found")
+        elif parts.path == "/uc" and file_id.startswith("SCRIPT"):
+            host = "example.invalid" if file_id == "SCRIPTOFF" else "127.0.0.1"
+            port = self.server.server_address[1]
+            # A JSON string in the page's script: "\/" is "/", "\u003d" is "=".
+            target = f"http:\\/\\/{host}:{port}\\/get?id\\u003d{file_id}\\u0026confirm\\u003dt"
+            self._page(
+                "Google Drive - Virus scan warning",
+                f'<script>var data = {{"title":"a.tar.gz","downloadUrl":"{target}"}};</script>',
+            )
+        elif parts.path == "/get" and file_id == "SCRIPT":
+            if query.get("confirm") == "t":
+                self._file(file_id)
+            else:
+                self.send_error(404, "Not Found")
+        elif parts.path == "/uc" and file_id in ("BARE", "STUCK"):
+            # A warning page with no form, link, script or cookie: confirm=t is the way on.
+            if query.get("confirm") == "t" and file_id == "BARE":
+                self._file(file_id)
+            else:
+                self._page(
+                    "Google Drive - Virus scan warning",
+                    "<p>Google Drive can&#39;t scan this file for viruses.</p>",
                 )
         elif parts.path == "/uc" and file_id == "QUOTA":
             self._page(
@@ -280,7 +317,7 @@ def test_override_with_a_wrong_checksum_leaves_nothing(server, env):
     Handler.files = {f"/{filename}": payload}
     env({"imdb": {filename: {"urls": [f"{server}/{filename}"], "checksum": "sha256:" + "ab" * 32}}})
     with pytest.raises(
-        files.DataError, match=f"downloaded from {server}/{filename}.*expected abab"
+        data_errors.DataError, match=f"downloaded from {server}/{filename}.*expected abab"
     ):
         data.fetch("imdb", progress=False, retries=1)
     assert leftovers(env.root) == []
@@ -334,7 +371,7 @@ def test_bad_override_files_give_clear_errors(env, content, message):
     with pytest.raises(registry.RegistryOverrideError, match=message) as info:
         registry.get_spec("imdb")
     assert str(path) in str(info.value) and registry.OVERRIDE_ENV in str(info.value)
-    assert isinstance(info.value, files.DataError)
+    assert isinstance(info.value, data_errors.DataError)
 
 
 def test_missing_override_file_and_cli_message(env, monkeypatch, tmp_path):
@@ -364,7 +401,7 @@ def test_good_checksums_and_urls_are_accepted(env):
 @pytest.fixture
 def drive(monkeypatch):
     """Treat the loopback server as a Drive host, for this test only."""
-    monkeypatch.setattr(files, "DRIVE_HOSTS", (*files.DRIVE_HOSTS, "127.0.0.1"))
+    monkeypatch.setattr(google_drive, "DRIVE_HOSTS", (*google_drive.DRIVE_HOSTS, "127.0.0.1"))
     Handler.requests = []
 
 
@@ -372,7 +409,7 @@ def drive(monkeypatch):
 def test_drive_confirmation_page_is_passed(server, drive, tmp_path, file_id):
     payload = amazon_archive()
     Handler.drive = {file_id: payload}
-    dest = files.download(
+    dest = downloads.download(
         f"{server}/uc?export=download&id={file_id}",
         tmp_path / "a.tar.gz",
         checksum(payload, "md5"),
@@ -389,11 +426,12 @@ def test_drive_confirmation_page_is_passed(server, drive, tmp_path, file_id):
     [
         ("QUOTA", "'Google Drive - Quota exceeded'.*download quota"),
         ("OFFSITE", "points off Drive: http://example.invalid/download"),
+        ("SCRIPTOFF", "points off Drive: http://example.invalid:"),
     ],
 )
 def test_drive_pages_without_a_download_are_clear_errors(server, drive, tmp_path, file_id, message):
-    with pytest.raises(files.DownloadError, match=message):
-        files.download(
+    with pytest.raises(data_errors.DownloadError, match=message):
+        downloads.download(
             f"{server}/uc?export=download&id={file_id}",
             tmp_path / "a.tar.gz",
             GOOD_SHA,
@@ -407,8 +445,8 @@ def test_drive_pages_without_a_download_are_clear_errors(server, drive, tmp_path
 
 def test_confirmation_pages_are_followed_only_on_drive_hosts(server, tmp_path):
     Handler.drive = {"FORM1": b"x"}
-    with pytest.raises(files.DownloadError, match="HTML page"):
-        files.download(
+    with pytest.raises(data_errors.DownloadError, match="HTML page"):
+        downloads.download(
             f"{server}/uc?export=download&id=FORM1",
             tmp_path / "a.tar.gz",
             checksum(b"x", "md5"),
@@ -436,3 +474,81 @@ def test_amazon_drive_source_resolves_through_the_confirmation_page(server, driv
     assert path == env.root / "amazon_review_polarity_csv"
     assert (path / "train.csv").read_text() == AMAZON_CSV
     assert (env.root / "amazon_review_polarity_csv.tar.gz").read_bytes() == payload
+
+
+# ---------------------------------------------------------------- issue 22: Drive, hosts, SNLI
+
+
+@pytest.mark.parametrize("file_id", ["QUERY", "SCRIPT", "BARE"])
+def test_drive_pages_of_the_newer_forms_are_passed(server, drive, tmp_path, file_id):
+    # QUERY: the form's action has a query of its own; SCRIPT: a "downloadUrl" value;
+    # BARE: a warning page with nothing to follow, answered with confirm=t.
+    payload = amazon_archive()
+    Handler.drive = {file_id: payload}
+    dest = downloads.download(
+        f"{server}/uc?export=download&id={file_id}",
+        tmp_path / "a.tar.gz",
+        checksum(payload, "md5"),
+        retries=1,
+        progress=False,
+    )
+    assert dest.read_bytes() == payload
+    assert leftovers(tmp_path) == ["a.tar.gz"]
+    assert len(Handler.requests) == 2  # one page, one file
+
+
+def test_a_warning_page_that_stays_after_confirm_t_is_a_clear_error(server, drive, tmp_path):
+    with pytest.raises(
+        data_errors.DownloadError, match=r"'Google Drive - Virus scan warning'.*quota"
+    ):
+        downloads.download(
+            f"{server}/uc?export=download&id=STUCK",
+            tmp_path / "a.tar.gz",
+            GOOD_SHA,
+            retries=3,
+            backoff=0.01,
+            progress=False,
+        )
+    assert len(Handler.requests) == 2  # confirm=t was tried once, then nothing was retried
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["glove.6B", "glove.840B.300d"])
+def test_glove_has_a_second_host_checked_like_the_first(server, env, name):
+    filename, payload, _ = CASES[name]
+    (source,) = registry.REGISTRY[name].sources
+    assert source.urls == (
+        f"https://nlp.stanford.edu/data/{filename}",
+        f"https://huggingface.co/stanfordnlp/glove/resolve/main/{filename}",
+    )
+    stanford, hf = f"{server}/stanford/{filename}", f"{server}/hf/{filename}"
+    override = {name: {filename: {"urls": [stanford, hf], "checksum": checksum(payload, "sha256")}}}
+    env(override)
+    Handler.files = {f"/hf/{filename}": payload[:-1] + b"!"}  # Stanford down, HF different
+    with pytest.raises(data_errors.DataError) as info:
+        data.fetch(name, progress=False, retries=1)
+    assert f"{stanford}: HTTP 404" in str(info.value)
+    assert f"downloaded from {hf}, but" in str(info.value)  # refused, not trusted
+    assert leftovers(env.root) == []
+    Handler.files = {f"/hf/{filename}": payload}
+    assert data.fetch(name, progress=False, retries=1) == env.root / filename
+    assert (env.root / filename).read_bytes() == payload
+
+
+def test_snli_is_verified_by_sha256_and_its_macos_folder_stays_out(server, env):
+    (source,) = registry.REGISTRY["snli"].sources
+    assert source.checksum.startswith("sha256:afb3d70a") and source.size == 94_550_081
+    filename, payload, _ = CASES["snli"]
+    Handler.files = {f"/{filename}": payload}
+    env(
+        {
+            "snli": {
+                filename: {
+                    "urls": [f"{server}/{filename}"],
+                    "checksum": checksum(payload, "sha256"),
+                }
+            }
+        }
+    )
+    assert data.fetch("snli", progress=False, retries=1) == env.root / "snli_1.0"
+    assert sorted(p.name for p in env.root.iterdir()) == ["snli_1.0", "snli_1.0.zip"]

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from nlpbook import batching, checkpoints, text, train, utils
+from nlpbook import batching, checkpoints, text, tokenizers, train, utils
 from nlpbook.models import sentiment
 
 
@@ -83,24 +83,24 @@ def test_clean_review_drops_line_breaks_and_extra_spaces():
 def test_predict_sentiment_returns_a_probability_and_clear_errors():
     vocab = tiny_vocab()
     model = tiny_model(len(vocab))
-    p = sentiment.predict_sentiment(model, vocab, "the film good", text.basic_tokenize)
+    p = sentiment.predict_sentiment(model, vocab, "the film good", tokenizers.basic_tokenize)
     assert isinstance(p, float) and 0.0 < p < 1.0
     model.train()
-    again = sentiment.predict_sentiment(model, vocab, "the film good", text.basic_tokenize)
+    again = sentiment.predict_sentiment(model, vocab, "the film good", tokenizers.basic_tokenize)
     assert again == pytest.approx(p) and model.training  # eval for predicting, mode restored
     with pytest.raises(TypeError, match="string"):
-        sentiment.predict_sentiment(model, vocab, None, text.basic_tokenize)
+        sentiment.predict_sentiment(model, vocab, None, tokenizers.basic_tokenize)
     with pytest.raises(TypeError, match="string"):
-        sentiment.predict_sentiment(model, vocab, ["good"], text.basic_tokenize)
+        sentiment.predict_sentiment(model, vocab, ["good"], tokenizers.basic_tokenize)
     with pytest.raises(ValueError, match="empty"):
-        sentiment.predict_sentiment(model, vocab, "   ", text.basic_tokenize)
+        sentiment.predict_sentiment(model, vocab, "   ", tokenizers.basic_tokenize)
     with pytest.raises(ValueError, match="empty"):
-        sentiment.predict_sentiment(model, vocab, "<br />", text.basic_tokenize)
+        sentiment.predict_sentiment(model, vocab, "<br />", tokenizers.basic_tokenize)
     with pytest.raises(text.NoKnownWords, match="no word of the review"):
-        sentiment.predict_sentiment(model, vocab, "zzz qqq", text.basic_tokenize)
+        sentiment.predict_sentiment(model, vocab, "zzz qqq", tokenizers.basic_tokenize)
     with pytest.raises(text.NoKnownWords):  # the known word is cut off by max_tokens
-        sentiment.predict_sentiment(model, vocab, "good zzz qqq", text.basic_tokenize, max_tokens=2)
-    kept = sentiment.predict_sentiment(model, vocab, "good zzz qqq", text.basic_tokenize, max_tokens=3)
+        sentiment.predict_sentiment(model, vocab, "good zzz qqq", tokenizers.basic_tokenize, max_tokens=2)
+    kept = sentiment.predict_sentiment(model, vocab, "good zzz qqq", tokenizers.basic_tokenize, max_tokens=3)
     assert 0.0 < kept < 1.0
 
 
@@ -135,7 +135,7 @@ def test_checkpoint_round_trip(tmp_path):
     assert not loaded.training
     for name, tensor in model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[name])
-    args = (vocab, "good film", text.basic_tokenize)
+    args = (vocab, "good film", tokenizers.basic_tokenize)
     assert sentiment.predict_sentiment(loaded, *args) == sentiment.predict_sentiment(model, *args)
     torch.load(path, weights_only=True)  # no pickled code in the checkpoint
 
@@ -191,4 +191,4 @@ def test_predict_sentiment_refuses_a_model_whose_output_is_not_finite():
         for p in model.parameters():
             p.fill_(float("nan"))
     with pytest.raises(ValueError, match="not finite"):
-        sentiment.predict_sentiment(model, vocab, "the film good", text.basic_tokenize)
+        sentiment.predict_sentiment(model, vocab, "the film good", tokenizers.basic_tokenize)

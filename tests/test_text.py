@@ -5,12 +5,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nlpbook import text
+from nlpbook import text, tokenizers
 from nlpbook.text import PAD, UNK, Vocab
 
 
 def test_basic_tokenizer_lowercases_and_splits_punctuation():
-    assert text.basic_tokenize("It's GREAT, isn't it?!") == [
+    assert tokenizers.basic_tokenize("It's GREAT, isn't it?!") == [
         "it's",
         "great",
         ",",
@@ -22,7 +22,7 @@ def test_basic_tokenizer_lowercases_and_splits_punctuation():
 
 
 def test_spacy_blank_tokenizer_splits_like_the_english_model():
-    assert text.spacy_tokenize("Don't watch it, it's $5!") == [
+    assert tokenizers.spacy_tokenize("Don't watch it, it's $5!") == [
         "Do",
         "n't",
         "watch",
@@ -37,7 +37,7 @@ def test_spacy_blank_tokenizer_splits_like_the_english_model():
 
 
 def test_nltk_tokenizer_needs_no_download():
-    assert text.nltk_tokenize("I can't believe it's not butter.") == [
+    assert tokenizers.nltk_tokenize("I can't believe it's not butter.") == [
         "I",
         "ca",
         "n't",
@@ -51,9 +51,9 @@ def test_nltk_tokenizer_needs_no_download():
 
 
 def test_get_tokenizer():
-    assert text.get_tokenizer("basic") is text.basic_tokenize
+    assert tokenizers.get_tokenizer("basic") is tokenizers.basic_tokenize
     with pytest.raises(ValueError, match="unknown tokenizer 'moses'"):
-        text.get_tokenizer("moses")
+        tokenizers.get_tokenizer("moses")
 
 
 def test_vocab_order_specials_max_size_and_min_freq():
@@ -205,7 +205,9 @@ def test_vocab_save_onto_a_directory_is_a_clear_error_that_leaves_nothing(tmp_pa
     [OSError(28, "No space left on device"), KeyboardInterrupt()],
     ids=lambda e: type(e).__name__,
 )
-def test_a_failed_vocab_save_leaves_no_part_file_nor_changes_the_old_one(tmp_path, monkeypatch, error):
+def test_a_failed_vocab_save_leaves_no_part_file_nor_changes_the_old_one(
+    tmp_path, monkeypatch, error
+):
     path = tmp_path / "vocab.txt"
     Vocab([PAD, UNK, "old"]).save(path)
     before = path.read_bytes()
@@ -224,3 +226,117 @@ def test_a_failed_vocab_save_leaves_no_part_file_nor_changes_the_old_one(tmp_pat
     if expected is OSError:
         assert str(path) in str(caught.value) and "No space left on device" in str(caught.value)
         assert caught.value.errno == 28 and caught.value.__cause__ is error
+
+
+# ---------------------------------------------------------------- bad input (issue 22, item 12)
+
+
+@pytest.mark.parametrize(
+    "corpus, message",
+    [
+        ([b"hello world"], "not bytes"),  # would count the bytes as ints 104, 101, ...
+        ([bytearray(b"hi")], "not bytes"),
+        ([[1, 2]], "tokens are strings; got int 1"),
+        ([["a", None]], "tokens are strings; got NoneType None"),
+        ([[b"a"]], "tokens are strings; got bytes"),
+    ],
+)
+def test_vocab_build_refuses_tokens_that_are_not_strings(corpus, message):
+    with pytest.raises(TypeError, match=message):
+        Vocab.build(corpus)
+
+
+@pytest.mark.parametrize("bad", [-1, -5, 1.5, True, "3"])
+def test_vocab_build_refuses_a_max_size_that_slicing_would_misread(bad):
+    with pytest.raises(ValueError, match=r"max_size must be None \(no limit\) or an int >= 0"):
+        Vocab.build([["a", "b", "b"]], max_size=bad)
+
+
+def test_vocab_build_max_size_zero_and_none_keep_what_they_say():
+    assert Vocab.build([["a", "b", "b"]], max_size=0).itos == [PAD, UNK]
+    assert Vocab.build([["a", "b", "b"]], max_size=None).itos == [PAD, UNK, "b", "a"]
+
+
+def test_lookup_indices_refuses_a_string():
+    vocab = Vocab([PAD, UNK, "a", "b", "c"])
+    with pytest.raises(TypeError, match="not a string like 'abc'; tokenize it first"):
+        vocab.lookup_indices("abc")
+    assert vocab.lookup_indices(["abc", "a"]) == [1, 2]
+
+
+def test_vocab_load_detects_a_file_cut_at_a_line_end(tmp_path):
+    path = tmp_path / "v.txt"
+    Vocab([PAD, UNK, "alpha", "beta"]).save(path)
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert lines[0] == b"# nlpbook vocab: 4 tokens\n"
+    for keep in (1, 3, 4):  # cut after the header, after <unk>, before the last token
+        path.write_bytes(b"".join(lines[:keep]))
+        with pytest.raises(
+            ValueError, match=rf"v.txt is truncated or damaged: .*4 tokens, it holds {keep - 1}"
+        ):
+            Vocab.load(path)
+    path.write_bytes(b"".join(lines))  # the control: the whole file loads
+    assert len(Vocab.load(path)) == 4
+
+
+def test_vocab_load_refuses_a_file_without_the_size_line_clearly(tmp_path):
+    old = tmp_path / "old.txt"
+    old.write_text("<pad>\n<unk>\nalpha\n", encoding="utf-8")  # what Vocab.save wrote before
+    with pytest.raises(ValueError, match=r"old.txt was saved by an older nlpbook.*save it anew"):
+        Vocab.load(old)
+    # the conversion the message gives works
+    Vocab(old.read_text(encoding="utf-8").split("\n")[:-1]).save(old)
+    assert Vocab.load(old).itos == [PAD, UNK, "alpha"]
+    other = tmp_path / "other.txt"
+    other.write_text("hello\nworld\n", encoding="utf-8")
+    with pytest.raises(
+        ValueError, match=r"other.txt is not a saved Vocab: its first line is 'hello'"
+    ):
+        Vocab.load(other)
+
+
+def test_vocab_load_of_bytes_that_are_not_utf8_names_the_file(tmp_path):
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("# nlpbook vocab: 3 tokens\n<pad>\n<unk>\ncafé\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.txt is not a saved Vocab: it is not UTF-8"):
+        Vocab.load(path)
+
+
+# ---------------------------------------------------------------- basic_tokenize (issue 22, item 14)
+
+
+def test_basic_tokenize_refuses_what_is_not_a_string():
+    for bad in (None, b"bytes", ["a", "b"]):
+        with pytest.raises(
+            TypeError, match=f"basic_tokenize takes a string, not {type(bad).__name__}"
+        ):
+            tokenizers.basic_tokenize(bad)
+
+
+@pytest.mark.parametrize(
+    "sentence, tokens",
+    [
+        ("Café", ["café"]),
+        ("naïve", ["naïve"]),
+        # a decomposed é: e + a combining mark
+        ("cafe\u0301 au lait", ["cafe\u0301", "au", "lait"]),
+        ("Straße ÉCOLE", ["straße", "école"]),
+        ("هذا فيلم رائع", ["هذا", "فيلم", "رائع"]),  # Arabic
+        ("हिन्दी फ़िल्म", ["हिन्दी", "फ़िल्म"]),  # Devanagari, whose vowel signs are marks
+        ("l'été, déjà!", ["l'été", ",", "déjà", "!"]),
+        ("snake_case x²", ["snake", "_", "case", "x²"]),
+    ],
+)
+def test_basic_tokenize_keeps_the_letters_of_every_script_in_their_words(sentence, tokens):
+    assert tokenizers.basic_tokenize(sentence) == tokens
+
+
+_ASCII_BASIC = r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]"  # the pattern before Unicode words
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
+def test_basic_tokenize_is_unchanged_on_ascii_text(sentence):
+    import re
+
+    assert tokenizers.basic_tokenize(sentence) == re.findall(_ASCII_BASIC, sentence.lower())

@@ -125,7 +125,9 @@ def test_run_epoch_weights_loss_and_acc_by_what_score_counts():
     with torch.no_grad():
         model.linear.weight.copy_(torch.tensor([[1.0, 0.0]]))
         model.linear.bias.zero_()
-    stats = train.evaluate(model, loader, nn.BCEWithLogitsLoss(), score=lambda out, labels: next(counts))
+    stats = train.evaluate(
+        model, loader, nn.BCEWithLogitsLoss(), score=lambda out, labels: next(counts)
+    )
     assert stats["n"] == 4 and stats["acc"] == pytest.approx(3 / 4)
     losses = nn.functional.binary_cross_entropy_with_logits(X[:, 0], y.float(), reduction="none")
     assert stats["loss"] == pytest.approx((3 * losses[0] + losses[1]).item() / 4, rel=1e-6)
@@ -153,7 +155,9 @@ def test_fit_passes_score_to_training_and_validation():
 def test_run_epoch_refuses_a_loader_with_nothing_to_score():
     loader = DataLoader(TensorDataset(*separable_data(n=4)), batch_size=2)
     with pytest.raises(ValueError, match="nothing to score"):
-        train.evaluate(LogisticRegression(), loader, nn.BCEWithLogitsLoss(), score=lambda out, labels: (0, 0))
+        train.evaluate(
+            LogisticRegression(), loader, nn.BCEWithLogitsLoss(), score=lambda out, labels: (0, 0)
+        )
     with pytest.raises(ValueError, match="nothing to score"):
         train.evaluate(LogisticRegression(), [], nn.BCEWithLogitsLoss())
 
@@ -177,8 +181,16 @@ def test_batch_losses_are_every_batch_in_order_and_fit_keeps_the_training_ones()
         ]
     assert stats["batch_losses"] == pytest.approx(expected)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = train.fit(model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, epochs=2,
-                        progress=False, verbose=False)
+    history = train.fit(
+        model,
+        loader,
+        loader,
+        nn.BCEWithLogitsLoss(),
+        optimizer,
+        epochs=2,
+        progress=False,
+        verbose=False,
+    )
     assert [len(row["batch_losses"]) for row in history] == [2, 2]
     assert history[0]["batch_losses"][0] == pytest.approx(expected[0])  # before any step
 
@@ -288,9 +300,107 @@ def test_a_non_finite_loss_stops_fit_before_the_step_that_would_corrupt_the_weig
         match=r"epoch 1: the training loss is (nan|inf) at batch 2; check the inputs and the learning",
     ):
         train.fit(
-            model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, 3, progress=False, verbose=False
+            model,
+            loader,
+            loader,
+            nn.BCEWithLogitsLoss(),
+            optimizer,
+            3,
+            progress=False,
+            verbose=False,
         )
     for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
         assert torch.isfinite(p).all() and torch.equal(p, q), name
     with pytest.raises(FloatingPointError, match=r"the evaluation loss is (nan|inf) at batch 2"):
         train.evaluate(model, loader, nn.BCEWithLogitsLoss())
+
+
+# ---------------------------------------------------------------- the ESIM released code's schedule
+
+
+def recorded_epochs(monkeypatch, val_losses):
+    """Scripted epochs (as `scripted_epochs`) that also record, at the start of each training
+    epoch, the weight the model starts from and the optimizer's learning rate."""
+    seen, epoch = [], 0
+
+    def train_epoch(model, loader, loss_fn, optimizer, *args, **kwargs):
+        nonlocal epoch
+        epoch += 1
+        seen.append((model.weight.item(), optimizer.param_groups[0]["lr"]))
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        return {"loss": 1.0, "acc": 0.5, "n": 1, "seconds": 0.0, "batch_losses": [1.0]}
+
+    def evaluate(model, *args, **kwargs):
+        loss = val_losses[epoch - 1]
+        return {"loss": loss, "acc": 1.0 / loss, "n": 1, "seconds": 0.0, "batch_losses": [loss]}
+
+    monkeypatch.setattr(train, "train_epoch", train_epoch)
+    monkeypatch.setattr(train, "evaluate", evaluate)
+    return seen
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_acc"])
+def test_halve_on_plateau_reloads_the_best_weights_halves_the_rate_and_stops(monkeypatch, monitor):
+    # best, best, worse (reload epoch 2's weights, lr 1 -> 0.5), best, worse (reload epoch 4's,
+    # 0.5 -> 0.25), worse: the third epoch without improvement stops it (stop_after=3).
+    seen = recorded_epochs(monkeypatch, [5.0, 4.0, 6.0, 3.0, 7.0, 8.0, 1.0, 1.0])
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.zero_()
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    history = train.fit(
+        model, [], [], nn.MSELoss(), optimizer, epochs=8, monitor=monitor, progress=False,
+        verbose=False, on_plateau=train.HalveOnPlateau(stop_after=3),
+    )  # fmt: skip
+    assert len(history) == 6
+    assert [r["best"] for r in history] == [True, True, False, True, False, False]
+    assert [w for w, _ in seen] == [0.0, 1.0, 2.0, 2.0, 4.0, 4.0]  # each plateau reloads the best
+    assert [r["lr"] for r in history] == [lr for _, lr in seen] == [1.0, 1.0, 1.0, 0.5, 0.5, 0.25]
+    assert optimizer.param_groups[0]["lr"] == 0.25  # the stopping plateau halves nothing more
+    assert model.weight.item() == 4.0
+
+
+def test_halve_on_plateau_scales_every_group_and_keeps_patience(monkeypatch, capsys):
+    seen = recorded_epochs(monkeypatch, [5.0, 6.0, 7.0, 1.0])
+    model = nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.zero_()
+    extra = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam(
+        [{"params": model.parameters()}, {"params": [extra], "lr": 0.4}], lr=0.1
+    )
+    history = train.fit(
+        model, [], [], nn.MSELoss(), optimizer, epochs=4, patience=2, progress=False,
+        on_plateau=train.HalveOnPlateau(factor=0.25),
+    )  # fmt: skip
+    assert len(history) == 3  # patience 2 stops before the schedule's 8th plateau
+    assert [g["lr"] for g in optimizer.param_groups] == [0.1 / 16, 0.4 / 16]
+    assert [w for w, _ in seen] == [0.0, 1.0, 1.0]
+    lines = capsys.readouterr().out.splitlines()
+    assert "lr 1.00e-01  *" in lines[0] and lines[2].endswith("lr 2.50e-02")
+
+
+def test_fit_without_a_schedule_keeps_its_rows_and_printout(monkeypatch, capsys):
+    recorded_epochs(monkeypatch, [5.0, 6.0, 7.0])
+    model = nn.Linear(1, 1, bias=False)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    history = train.fit(model, [], [], nn.MSELoss(), optimizer, epochs=3, progress=False)
+    assert all("lr" not in row for row in history) and optimizer.param_groups[0]["lr"] == 1.0
+    assert "lr" not in capsys.readouterr().out
+    assert model.weight.item() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"factor": 1.0}, r"factor must lie in \(0, 1\), not 1.0"),
+        ({"factor": 0.0}, r"factor must lie in \(0, 1\), not 0.0"),
+        ({"stop_after": 0}, "stop_after must be an integer >= 1, not 0"),
+        ({"stop_after": 2.5}, "stop_after must be an integer >= 1, not 2.5"),
+        ({"stop_after": True}, "stop_after must be an integer >= 1, not True"),
+    ],
+)
+def test_halve_on_plateau_refuses_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        train.HalveOnPlateau(**kwargs)

@@ -1,4 +1,5 @@
 import json
+import re
 import warnings
 
 import pytest
@@ -78,6 +79,50 @@ def test_get_device(monkeypatch):
             utils.get_device("cuda")
 
 
+def fake_machine(monkeypatch, gpus: int, mps: bool) -> None:
+    """Pretend this machine has `gpus` CUDA devices and MPS or not (torch.device needs neither)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+
+
+@pytest.mark.parametrize("source", ["argument", "environment"])
+def test_get_device_refuses_a_device_the_machine_lacks(monkeypatch, source):
+    def ask(name):
+        if source == "argument":
+            monkeypatch.delenv("NLPBOOK_DEVICE", raising=False)
+            return utils.get_device(name)
+        monkeypatch.setenv("NLPBOOK_DEVICE", name)
+        return utils.get_device()
+
+    def asker(name):  # how the message names who asked
+        who = f"get_device({name!r})" if source == "argument" else f"NLPBOOK_DEVICE={name!r}"
+        return re.escape(who)
+
+    fake_machine(monkeypatch, gpus=0, mps=False)
+    with pytest.raises(RuntimeError, match=asker("mps") + r" asks for MPS \(Apple GPUs\), but"):
+        ask("mps")
+    with pytest.raises(RuntimeError, match=asker("cuda") + " asks for CUDA, but CUDA is not"):
+        ask("cuda")
+    fake_machine(monkeypatch, gpus=1, mps=True)
+    assert ask("mps") == torch.device("mps")
+    assert ask("cuda:0") == torch.device("cuda:0")
+    gpu_1 = asker("cuda:1") + " asks for GPU 1, but this machine has 1"
+    with pytest.raises(RuntimeError, match=gpu_1):
+        ask("cuda:1")
+    for bad in ["gpu", "cuda:x"]:
+        with pytest.raises(ValueError, match=asker(bad) + " is not a device: use cpu, cuda"):
+            ask(bad)
+
+
+def test_get_device_picks_cuda_only_when_available(monkeypatch):
+    monkeypatch.delenv("NLPBOOK_DEVICE", raising=False)
+    fake_machine(monkeypatch, gpus=1, mps=True)
+    assert utils.get_device() == torch.device("cuda")
+    fake_machine(monkeypatch, gpus=0, mps=True)
+    assert utils.get_device() == torch.device("cpu")  # MPS only when asked for
+
+
 def test_timer_measures_elapsed_time():
     import time
 
@@ -132,3 +177,75 @@ def test_flush_denormal_zeroes_denormals_inside_the_block_only():
     with utils.flush_denormal():
         assert (tiny * 1.0).item() == 0.0
     assert (tiny * 1.0).item() > 0.0
+
+
+# ---------------------------------------------------------------- bad input (issue 22, item 14)
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        (1.5, TypeError, "seed must be a whole number, not float 1.5"),
+        (True, TypeError, "seed must be a whole number, not bool True"),
+        ("3", TypeError, "seed must be a whole number, not str"),
+        (-1, ValueError, "seed must be from 0 to 4294967295, not -1"),
+        (2**32, ValueError, "seed must be from 0 to 4294967295"),
+    ],
+)
+def test_set_seed_refuses_a_bad_seed_before_reseeding_anything(bad, error, message):
+    import random
+
+    import numpy as np
+
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    expected = (random.random(), np.random.rand(), torch.rand(1).item())
+    random.seed(11)
+    np.random.seed(11)
+    torch.manual_seed(11)
+    with pytest.raises(error, match=message):
+        utils.set_seed(bad)
+    # no generator was reseeded: each goes on from seed 11
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == expected
+
+
+def test_set_seed_takes_numpy_integers():
+    import numpy as np
+
+    g = utils.set_seed(np.int64(3))
+    again = utils.set_seed(3)
+    assert torch.equal(torch.randperm(5, generator=g), torch.randperm(5, generator=again))
+
+
+def test_check_band_writes_strict_json_with_null_for_nan_or_inf(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NLPBOOK_RESULTS", str(tmp_path))
+    utils.check_band("loss", float("nan"), 0.0, 1.0, chapter="05")
+    utils.check_band("ratio", float("inf"), 0.0, float("inf"), chapter="05")
+    raw = (tmp_path / "05.json").read_text()
+    records = json.loads(raw, parse_constant=lambda c: pytest.fail(f"bare {c} in {raw}"))
+    assert records["loss"] == {"value": None, "low": 0.0, "high": 1.0, "ok": False}
+    assert records["ratio"] == {"value": None, "low": 0.0, "high": None, "ok": True}
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["loss in [0.0, 1.0]: False", "ratio in [0.0, inf]: True"]
+
+
+def test_check_band_records_numpy_and_torch_numbers(tmp_path, monkeypatch, capsys):
+    import numpy as np
+
+    monkeypatch.setenv("NLPBOOK_RESULTS", str(tmp_path))
+    utils.check_band("acc", np.float32(0.5), np.float32(0.25), np.float64(0.75), chapter="02")
+    utils.check_band("bits", torch.tensor(0.5), 0.4, np.float32(0.625), chapter="02")
+    records = json.loads((tmp_path / "02.json").read_text())
+    assert records["acc"] == {"value": 0.5, "low": 0.25, "high": 0.75, "ok": True}
+    assert records["bits"] == {"value": 0.5, "low": 0.4, "high": 0.625, "ok": True}
+    assert capsys.readouterr().out.splitlines()[0] == "acc in [0.25, 0.75]: True"
+
+
+@pytest.mark.parametrize("bad", ["../x", "a/b", "..", "", "/tmp/x", 3])
+def test_check_band_refuses_a_chapter_that_is_not_a_plain_name(tmp_path, monkeypatch, bad):
+    results = tmp_path / "results"
+    monkeypatch.setenv("NLPBOOK_RESULTS", str(results))
+    with pytest.raises(ValueError, match="chapter must be a plain name"):
+        utils.check_band("acc", 0.5, 0.0, 1.0, chapter=bad)
+    assert not any(tmp_path.rglob("*.json"))  # nothing written, inside the folder or out

@@ -18,7 +18,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
-from nlpbook.files import DataError
+from nlpbook.data_errors import DataError
 
 # What a truncated or corrupt archive raises while it is read (gzip's is an OSError).
 ARCHIVE_ERRORS = (
@@ -29,6 +29,11 @@ ARCHIVE_ERRORS = (
     lzma.LZMAError,
     gzip.BadGzipFile,
 )
+
+
+# Top-level folders that archives carry but that are never data: macOS's resource-fork
+# copies (`__MACOSX/`, in SNLI's zip). They are left in the temporary directory.
+NOT_DATA = {"__MACOSX"}
 
 
 class UnsafeArchiveError(DataError):
@@ -91,7 +96,8 @@ def extract(archive: Path, dest_dir: Path) -> list[Path]:
 
     Members go to a temporary directory beside the destination first, then are renamed
     into place, so an interrupted extraction leaves nothing half-written; the temporary
-    directories of interrupted runs are removed on the next one. Chapters 02-05.
+    directories of interrupted runs are removed on the next one. A top-level `__MACOSX/`
+    is not moved into `dest_dir`. Chapters 02-05.
     """
     archive, dest_dir = Path(archive), Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +107,7 @@ def extract(archive: Path, dest_dir: Path) -> list[Path]:
             _extract_into(archive, tmp)
         except ARCHIVE_ERRORS as e:
             raise DataError(f"{archive} is damaged (a truncated or corrupt archive: {e})") from e
-        tops = sorted(tmp.iterdir())
+        tops = sorted(t for t in tmp.iterdir() if t.name not in NOT_DATA)
         for top in tops:
             move_tree(top, dest_dir / top.name)
         return [dest_dir / top.name for top in tops]

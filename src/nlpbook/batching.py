@@ -14,6 +14,7 @@ the collate functions shape its result for each chapter's batches.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Iterator, Sequence
 
 import torch
@@ -25,15 +26,30 @@ def pad_batch(
     sequences: Sequence[Sequence[int] | torch.Tensor], pad_index: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad id sequences into (B, T) int64 ids and (B,) int64 CPU lengths. Chapters 03-05."""
+    _check_not_empty(sequences)
     if any(len(s) == 0 for s in sequences):
         raise ValueError("cannot batch an empty sequence (length 0); drop or fill it first")
-    tensors = [torch.as_tensor(s, dtype=torch.long) for s in sequences]
+    tensors = [_as_ids(s) for s in sequences]
     lengths = torch.tensor([len(t) for t in tensors], dtype=torch.long)
     return pad_sequence(tensors, batch_first=True, padding_value=pad_index), lengths
 
 
+def _check_not_empty(batch: Sequence) -> None:
+    if len(batch) == 0:
+        raise ValueError("cannot collate an empty batch (no examples); give at least one")
+
+
+def _as_ids(sequence: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """`sequence` as int64 ids; floats (or bools) are refused, not silently truncated."""
+    ids = torch.as_tensor(sequence)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(f"token ids must be integers, not {ids.dtype}: {reprlib.repr(sequence)}")
+    return ids.long()
+
+
 def collate_batch(batch: Sequence[tuple[Sequence[int], int | float]], pad_index: int = 0):
     """(ids, label) examples -> (ids (B, T), lengths (B,) on CPU, labels (B,)). Chapter 03."""
+    _check_not_empty(batch)
     sequences, labels = zip(*batch, strict=True)
     ids, lengths = pad_batch(sequences, pad_index)
     return ids, lengths, torch.tensor(labels)
@@ -50,6 +66,7 @@ def collate_targets(batch: Sequence[Sequence[int]], pad_index: int = 0):
 
 def collate_pairs(batch: Sequence[tuple[Sequence[int], Sequence[int], int]], pad_index: int = 0):
     """(ids_a, ids_b, label) examples -> (a, a_lengths, b, b_lengths, labels). Chapter 04."""
+    _check_not_empty(batch)
     seq_a, seq_b, labels = zip(*batch, strict=True)
     a, a_lengths = pad_batch(seq_a, pad_index)
     b, b_lengths = pad_batch(seq_b, pad_index)
@@ -74,8 +91,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         pool_factor: int = 50,
         drop_last: bool = False,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        for name, value in (("batch_size", batch_size), ("pool_factor", pool_factor)):
+            # pool_factor 0 would give pools of size 0 (an error deep inside), -1 no batches
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
         self.lengths = torch.as_tensor(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle

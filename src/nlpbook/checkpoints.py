@@ -4,7 +4,9 @@ A checkpoint holds the model's weights, `asdict(model.config)` (every chapter's 
 config dataclass and names it in its class attribute `config_class`), the vocabulary's tokens
 and a dict of `extra` plain settings (how the text was prepared, say). `load(path, Model)`
 rebuilds the model, checking the weights against the config on PyTorch's meta device before
-any memory is allocated.
+any memory is allocated; before that, `config_checks.check_config` checks each config value against the type
+its dataclass field declares (and a range its name implies), and `load` checks that the
+vocabulary has as many tokens as the embedding has rows: each error names the file and the key.
 
 Files of the first format (`nlpbook-checkpoint-1`, before models took config dataclasses) no
 longer load: run the chapter again to save them anew.
@@ -20,11 +22,11 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
+from nlpbook.atomic import save_atomically
+from nlpbook.config_checks import check_config, check_plain
 from nlpbook.text import Vocab
-from nlpbook.utils import save_atomically
 
 FORMAT = "nlpbook-checkpoint-2"
-_PLAIN = (str, int, float, bool, type(None))
 
 
 class Checkpoint(NamedTuple):
@@ -40,21 +42,6 @@ class Checkpoint(NamedTuple):
     model: str  # the class name of the model that was saved
 
 
-def _check_plain(value, where: str) -> None:
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise TypeError(f"{where} keys must be strings, got {k!r}")
-            _check_plain(v, f"{where}[{k!r}]")
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            _check_plain(v, f"{where}[{i}]")
-    elif not isinstance(value, _PLAIN):
-        raise TypeError(
-            f"{where} holds a {type(value).__name__}; a checkpoint takes plain values"
-        )
-
-
 def config_of(model: nn.Module) -> dict:
     """`asdict(model.config)`: the plain dict that rebuilds `model`'s shape. Chapters 02-05."""
     config = getattr(model, "config", None)
@@ -63,6 +50,8 @@ def config_of(model: nn.Module) -> dict:
             f"{type(model).__name__} has no config dataclass in `.config`; "
             "a checkpoint rebuilds a model from one"
         )
+    for f in dataclasses.fields(config):  # before asdict, which recurses into a cycle
+        check_plain(getattr(config, f.name), f"config.{f.name}")
     return dataclasses.asdict(config)
 
 
@@ -74,8 +63,7 @@ def save_checkpoint(
     The file loads with `torch.load(..., weights_only=True)`: no pickled code. Chapters 02-05.
     """
     config = config_of(model)
-    _check_plain(config, "config")
-    _check_plain(extra or {}, "extra")
+    check_plain(extra or {}, "extra")
     vocab_size = config.get("vocab_size")
     if vocab is not None and vocab_size is not None and vocab_size != len(vocab):
         raise ValueError(f"the model has {vocab_size} vocabulary rows, the vocab {len(vocab)}")
@@ -105,11 +93,24 @@ def load(path: str | Path, model_class: type[nn.Module]) -> tuple[nn.Module, Voc
     """Rebuild a saved model: (model in eval mode, vocab, extra settings). Chapters 02-05."""
     checkpoint = load_checkpoint(path)
     if checkpoint.model != model_class.__name__:
-        raise ValueError(
-            f"{path} holds a {checkpoint.model}, not a {model_class.__name__}"
-        )
-    model = restore(model_class, checkpoint.state, checkpoint.config)
+        raise ValueError(f"{path} holds a {checkpoint.model}, not a {model_class.__name__}")
+    try:
+        model = restore(model_class, checkpoint.state, checkpoint.config)
+        _check_vocab_fits(checkpoint.vocab, checkpoint.config)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return model.eval(), checkpoint.vocab, checkpoint.extra
+
+
+def _check_vocab_fits(vocab: Vocab | None, config: dict) -> None:
+    """The vocabulary must have as many tokens as the embedding has rows (`vocab_size`), as
+    `save_checkpoint` requires: a larger one would map words to ids the model has no row for."""
+    rows = config.get("vocab_size")
+    if vocab is not None and rows is not None and len(vocab) != rows:
+        raise ValueError(
+            f"the vocabulary has {len(vocab)} tokens but config key 'vocab_size' (the "
+            f"embedding's rows) is {rows}; the two were not saved together"
+        )
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -169,6 +170,10 @@ def _unpack(bundle: object, path: Path) -> Checkpoint:
     for name, value in (("config", config), ("extra", extra)):
         if not isinstance(value, dict):
             raise ValueError(f"{path}: {name} must be a dict, not {type(value).__name__}")
+        try:
+            check_plain(value, name)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
     if not isinstance(model, str):
         raise ValueError(f"{path}: model must name the saved model's class")
     try:
@@ -248,6 +253,7 @@ def build(model_class: type[nn.Module], config: dict) -> nn.Module:
     config_class = getattr(model_class, "config_class", None)
     if config_class is None:
         raise TypeError(f"{model_class.__name__} names no config_class; it cannot be rebuilt")
+    check_config(config_class, config)
     try:
         return model_class(config_class(**config))
     except TypeError as e:  # unknown or missing fields

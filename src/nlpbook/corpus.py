@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 
 import torch
 from gensim.models import Word2Vec
 
-from nlpbook import text
+from nlpbook import text, tokenizers
 from nlpbook.text import Vocab
 
 BEG, END, BLANK = "<beg>", "<end>", "__"
@@ -22,9 +23,21 @@ SPECIALS = (BEG, END)  # with pad = 0 and unk = 1 these take ids 2 and 3
 FIRST_WORD = 4  # ids below this are never targets nor candidates
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-# words and digits; clitics split as GloVe's tokeniser does: don't -> do n't, it's -> it 's.
-# Any other quote is dropped: 'union' -> union.
-_WORD = re.compile(r"[a-z0-9]+(?=n't)|n't|'(?:s|re|ve|ll|d|m)\b|[a-z0-9]+")
+
+
+def _word_regex(w: str) -> re.Pattern:
+    # words and digits of any script ('café', 'naïve'); clitics split as GloVe's tokeniser
+    # does: don't -> do n't, it's -> it 's. Any other quote is dropped: 'union' -> union.
+    return re.compile(rf"{w}+(?=n't)|n't|'(?:s|re|ve|ll|d|m)\b|{w}+")
+
+
+# The same rule for ASCII text, six times faster than the Unicode class of every mark
+_ASCII_WORD = _word_regex("[a-z0-9]")
+
+
+@lru_cache(maxsize=1)
+def _word_pattern() -> re.Pattern:
+    return _word_regex(tokenizers.word_character())
 
 
 def split_sentences(review: str) -> list[str]:
@@ -34,8 +47,11 @@ def split_sentences(review: str) -> list[str]:
 
 
 def word_tokens(sentence: str) -> list[str]:
-    """Lowercase and keep words only (no punctuation or quotes), clitics split GloVe-style. Chapter 05."""
-    return _WORD.findall(sentence.lower())
+    """Lowercase and keep words only (letters and digits of any script; no punctuation or
+    quotes), clitics split GloVe-style. Chapter 05."""
+    sentence = sentence.lower()
+    pattern = _ASCII_WORD if sentence.isascii() else _word_pattern()
+    return pattern.findall(sentence)
 
 
 def review_sentences(texts: Iterable[str], min_len: int = 5, max_len: int = 30) -> list[list[str]]:

@@ -6,6 +6,9 @@ Resolution order for a dataset (see DESIGN.md, Data):
   3. the same two in each mirror directory (read-only; archives are extracted into the root);
   4. a download over HTTPS into the data root (checksum verified, then extracted);
   5. a clear error naming the file, the URL and the settings that point elsewhere.
+Steps 2-4 hold a lock file in the data root (`.<dataset>.lock`): two processes fetching
+one dataset wait for each other instead of writing one `.part`, and the holder removes
+the `.part` files a killed run left.
 
 Settings: $NLPBOOK_DATA (the data root) and $NLPBOOK_MIRROR (read-only directories,
 separated by os.pathsep). `stage` copies a whole mirror into the data root (one dataset at
@@ -16,15 +19,16 @@ a time through `nlpbook.staging`); `fetch_profile` fetches what a profile needs;
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from nlpbook.archives import extract
-from nlpbook.files import DataError, download, is_complete, is_storage_error, verify
+from nlpbook.data_errors import DataError, data_root_errors
+from nlpbook.downloads import download
+from nlpbook.file_checks import is_complete, verify
+from nlpbook.locks import dataset_lock
 from nlpbook.registry import REGISTRY, DatasetSpec, Source, get_spec
 from nlpbook.staging import stage_one
 
@@ -47,6 +51,13 @@ def mirror_dirs() -> list[Path]:
     """
     raw = os.environ.get("NLPBOOK_MIRROR", "")
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+# The last line of every "dataset missing or damaged" message, in every chapter.
+DOCTOR_HINT = (
+    "Run `python -m nlpbook doctor` for a report of the data root, the mirrors and which "
+    "datasets are present and verified."
+)
 
 
 # ---------------------------------------------------------------- resolution
@@ -79,12 +90,15 @@ def fetch(
     root = Path(root) if root is not None else data_root()
     mirrors = list(mirrors) if mirrors is not None else mirror_dirs()
     need = list(spec.files if need is None else need)
+    if spec.extract and is_complete(root / spec.target, need):
+        return root / spec.target  # the common case: no lock needed to read
     errors: list[str] = []  # every source that failed, for the final message
-    with _writing(root):
+    urls = [(s, u) for s in spec.sources for u in s.urls]
+    with data_root_errors(root), dataset_lock(root, spec):
         for base in [root, *mirrors]:
             target = base / spec.target
             if spec.extract and is_complete(target, need):
-                return target
+                return target  # perhaps just written by the process we waited for
             for source in spec.sources:
                 archive = base / source.filename
                 if archive.is_file():
@@ -92,7 +106,6 @@ def fetch(
                     if found is not None:
                         return found
 
-        urls = [(s, u) for s in spec.sources for u in s.urls]
         for source, url in urls if download_ok else []:
             try:
                 archive = download(
@@ -120,7 +133,8 @@ def fetch(
         f"Canonical source: {where}.{detail}\n"
         "Set NLPBOOK_DATA to a data root that has it, or NLPBOOK_MIRROR to directories "
         "holding the archive or its extracted layout (see data/README.md). A damaged file "
-        "in the data root can be deleted; mirrors are read-only, so fix them at their source."
+        "in the data root can be deleted; mirrors are read-only, so fix them at their source.\n"
+        + DOCTOR_HINT
     )
 
 
@@ -142,26 +156,6 @@ def _try_archive(
     return None
 
 
-@contextmanager
-def _writing(root: Path) -> Iterator[None]:
-    """Turn a full, read-only or misplaced data root into a DataError naming the setting."""
-    try:
-        yield
-    except OSError as e:
-        if not is_storage_error(e):
-            raise
-        if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            problem = f"there is no space left for the data root {root}"
-        elif e.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
-            problem = f"the data root {root} is not a directory (a file is in the way)"
-        else:
-            problem = f"the data root {root} is not writable"
-        raise DataError(
-            f"{problem}: {e.strerror} ({e.filename or root}). Nothing half-written was kept. "
-            "Set NLPBOOK_DATA to a writable directory with enough free space, or fix this one."
-        ) from e
-
-
 def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = None) -> list[str]:
     """Copy or extract what a mirror directory holds into the data root; return the names staged.
 
@@ -176,17 +170,21 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
     if not mirror.is_dir():
         raise DataError(f"{mirror} is not a directory; give the mirror directory to stage from")
     staged, errors = [], []
-    with _writing(root):
+    with data_root_errors(root):
         for name in names or REGISTRY:
             try:
-                if stage_one(get_spec(name), mirror, root):
-                    staged.append(name)
+                spec = get_spec(name)
+                with dataset_lock(root, spec):
+                    if stage_one(spec, mirror, root):
+                        staged.append(name)
             except DataError as e:
                 errors.append(f"{name}: {e}")
     if errors:
         raise DataError(
             f"staged into {root}: {', '.join(staged) or 'nothing'}; these failed:\n  "
             + "\n  ".join(errors)
+            + "\n"
+            + DOCTOR_HINT
         )
     if not staged:
         wanted = sorted({s.target for s in REGISTRY.values()})

@@ -20,7 +20,7 @@ import torch
 
 from nlpbook import data
 from nlpbook.archives import ARCHIVE_ERRORS
-from nlpbook.files import DataError
+from nlpbook.data_errors import DataError
 
 IMDB_SPLITS = ("train", "test")
 SNLI_SPLITS = ("train", "dev", "test")
@@ -117,7 +117,8 @@ def read_snli(split: str, path: str | Path | None = None) -> list[tuple[str, str
     if not file.is_file():
         raise FileNotFoundError(
             f"the SNLI {split} split is not present: {file} does not exist "
-            "(the offline mirror holds only dev and test; train comes from snli_1.0.zip)"
+            "(the offline mirror holds only dev and test; train comes from snli_1.0.zip).\n"
+            + data.DOCTOR_HINT
         )
     pairs = [_snli_pair(line, f"{file}:{line_no}") for line_no, line in _text_lines(file)]
     pairs = [pair for pair in pairs if pair is not None]
@@ -173,12 +174,14 @@ def read_amazon_polarity(path: str | Path, limit: int | None = None) -> list[tup
     Reads the fastText form (`*.ft.txt`: `__label__1|2 title: text`) or Zhang et al.'s
     CSV (`"1|2","title","text"`, converted to `title: text`). `limit` keeps the first N.
     """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        raise ValueError(f"limit must be a number of reviews (0 or more) or None, not {limit!r}")
     path = Path(path)
     reviews: list[tuple[str, int]] = []
     lines = _text_lines(path)
     if path.suffix == ".csv":
         rows = csv.reader(line for _, line in lines)
-        for row in rows:
+        for row in _csv_rows(rows, path):
             if limit is not None and len(reviews) >= limit:
                 break
             if len(row) != 3 or row[0] not in ("1", "2"):
@@ -199,6 +202,20 @@ def read_amazon_polarity(path: str | Path, limit: int | None = None) -> list[tup
     if not reviews and limit != 0:
         raise ValueError(f"no Amazon polarity reviews in {path}")
     return reviews
+
+
+def _csv_rows(rows, path: Path) -> Iterator[list[str]]:
+    """The rows of a csv.reader, its errors (a field over csv's 128 KiB limit) naming the line."""
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise ValueError(
+                f"{path}:{rows.line_num}: not an Amazon polarity CSV row ({e})"
+            ) from None
+        yield row
 
 
 def make_exam_scores(n: int = 100, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,6 +7,7 @@ Introduced in chapter 03; chapters 02, 04 and 05 use it too.
 
 from __future__ import annotations
 
+import math
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -103,14 +104,20 @@ def build_embedding_matrix(
     glove: GloVe,
     generator: torch.Generator | None = None,
     lowercase_fallback: bool = True,
+    unknown_std: float = 1.0,
 ) -> tuple[torch.Tensor, Coverage]:
     """A (len(vocab), glove.dim) matrix for an embedding layer, and its coverage. Chapters 02-04.
 
     The rule: a word's own vector, else (with `lowercase_fallback`) its lowercase form's;
-    words with neither get N(0, 1) samples (legacy torchtext's `unk_init=torch.Tensor.normal_`);
-    the pad and unk rows are zero. Specials are not counted in the coverage.
+    words with neither get N(0, unknown_std²) samples: 1 as legacy torchtext's
+    `unk_init=torch.Tensor.normal_`, 0.01 as the ESIM released code's `norm_weight` (chapter 04's
+    full profile); the pad and unk rows are zero. Specials are not counted in the coverage.
     """
+    if not (math.isfinite(unknown_std) and unknown_std > 0):
+        raise ValueError(f"unknown_std must be a finite number > 0, not {unknown_std!r}")
     matrix = torch.randn(len(vocab), glove.dim, generator=generator)
+    if unknown_std != 1.0:  # found rows are overwritten below; 1.0 keeps the draws bit for bit
+        matrix.mul_(unknown_std)
     found = 0
     for i, word in enumerate(vocab.itos):
         row = glove.index.get(word)

@@ -43,6 +43,8 @@ class GloVe:
 
     def nearest(self, word: str, k: int = 5) -> list[tuple[str, float]]:
         """The `k` words with the highest cosine similarity to `word` (itself excluded)."""
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive number of neighbours, not {k!r}")
         if word not in self.index:
             raise KeyError(f"{word!r} has no GloVe vector")
         norms = np.linalg.norm(self.vectors, axis=1) + 1e-8

@@ -1,5 +1,5 @@
 """The on-disk cache of parsed GloVe: a .npy matrix, a word list and a meta file with their
-sizes and checksum, so that a damaged or half-written cache is detected and rebuilt.
+sizes and checksums, so that a damaged or half-written cache is detected and rebuilt.
 
 `nlpbook.embeddings.load_glove` keeps what `nlpbook.glove_text` parsed under
 <data root>/glove_cache (chapters 02-05): the next load takes well under a second.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,14 @@ def _meta_path(npy: Path) -> Path:
     return npy.with_name(npy.stem + ".meta.json")
 
 
+def _matrix_crc(vectors: np.ndarray) -> int:
+    # A CRC, not a cryptographic hash: it catches damage (not tampering) at over twice
+    # sha256's speed (0.04 s for 6B.100d's 160 MB here, so about 0.7 s for 840B's 2.6 GB).
+    return zlib.crc32(memoryview(np.ascontiguousarray(vectors)).cast("B"))
+
+
 def save_cache(glove: GloVe, npy: Path, words: Path) -> None:
-    """Write the parsed matrix, word list and their sizes/checksum (each to .part, then renamed).
+    """Write the parsed matrix, word list and their sizes/checksums (each to .part, renamed).
 
     The meta file is written last: a cache without one was interrupted and is not used.
     Chapters 02-05.
@@ -49,6 +56,7 @@ def save_cache(glove: GloVe, npy: Path, words: Path) -> None:
             "dim": glove.dim,
             "npy_bytes": tmp_npy.stat().st_size,
             "words_sha256": hashlib.sha256(word_bytes).hexdigest(),
+            "matrix_crc32": _matrix_crc(glove.vectors),
         }
         tmp_meta.write_text(json.dumps(record), encoding="utf-8")
         tmp_npy.replace(npy)
@@ -69,11 +77,12 @@ def load_cache(npy: Path, words: Path) -> GloVe:
         raise ValueError(f"{meta_file} is missing: the cache was never finished")
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        rows, dim, npy_bytes, words_sha = (
+        rows, dim, npy_bytes, words_sha, matrix_crc = (
             int(meta["rows"]),
             int(meta["dim"]),
             int(meta["npy_bytes"]),
             meta["words_sha256"],
+            int(meta["matrix_crc32"]),  # caches from before it was recorded are rebuilt
         )
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"{meta_file} is damaged ({e})") from None
@@ -84,6 +93,8 @@ def load_cache(npy: Path, words: Path) -> GloVe:
         raise ValueError(f"{words} does not match its checksum in {meta_file.name}")
     vectors = np.load(npy)
     word_list = word_bytes.decode("utf-8").split("\n")[:-1]
-    if vectors.shape != (rows, dim) or len(word_list) != rows:
-        raise ValueError(f"{npy} holds {vectors.shape}, expected ({rows}, {dim})")
+    if vectors.shape != (rows, dim) or vectors.dtype != np.float32 or len(word_list) != rows:
+        raise ValueError(f"{npy} holds {vectors.dtype} {vectors.shape}, expected ({rows}, {dim})")
+    if _matrix_crc(vectors) != matrix_crc:  # damage that kept the size: NaN or wrong vectors
+        raise ValueError(f"{npy} does not match its checksum in {meta_file.name}")
     return GloVe(word_list, vectors)

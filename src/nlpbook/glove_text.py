@@ -24,9 +24,9 @@ def parse_glove_text(
 ) -> GloVe:
     """Parse GloVe's text format ('word v1 ... vD' a line) without a Python loop over floats.
 
-    pyarrow's multi-threaded CSV reader parses the file as space-separated columns (no
-    quoting, so a word may be `"`). Rows that do not have D + 1 columns are set aside,
-    checked one by one and appended after the regular rows: a trailing space is fine, and
+    pyarrow's CSV reader parses the file as space-separated columns (no quoting, so a
+    word may be `"`). Rows that do not have D + 1 columns are set aside, checked one by
+    one and put back in their place in the file: a trailing space is fine, and
     with `words_with_spaces` (840B has a few such words) the last D fields are the vector. Anything else is a ValueError naming
     `source` and the line: a malformed file must never be parsed into shifted vectors.
     Pass `dim` when it is known; otherwise the first line sets it. `lines` may be a binary
@@ -59,10 +59,10 @@ def parse_glove_text(
     except _BadRow as e:
         raise ValueError(f"{source}, line 1: {e}") from None
     trailing_space = first.rstrip("\r").endswith(" ")
-    odd_rows: list[str] = []
+    odd_rows: list[tuple[int, str]] = []  # (number among the non-empty lines, text)
 
     def set_aside(row) -> str:
-        odd_rows.append(row.text)
+        odd_rows.append((row.number, row.text))
         return "skip"
 
     columns = {"f0": pa.string(), **{f"f{i}": pa.float32() for i in range(1, dim + 1)}}
@@ -74,9 +74,10 @@ def parse_glove_text(
             read_options=csv.ReadOptions(
                 autogenerate_column_names=True,
                 block_size=1 << 22,
-                # A Python stream read from pyarrow's threads aborts the process at exit when
-                # parsing fails midway ("terminate called without an active exception").
-                use_threads=isinstance(lines, (bytes, bytearray)),
+                # One thread: only then does pyarrow give a set-aside row its number (to put
+                # it back in place), and a Python stream read from pyarrow's threads aborts
+                # the process at exit when parsing fails midway.
+                use_threads=False,
             ),
             parse_options=csv.ParseOptions(
                 delimiter=" ", quote_char=False, escape_char=False, invalid_row_handler=set_aside
@@ -99,16 +100,23 @@ def parse_glove_text(
                 f"expected {dim} numbers"
             )
         table = table.drop_columns([f"f{dim + 1}"])
-    vectors = np.empty((table.num_rows, dim), dtype=np.float32)  # filled a column at a time:
+    try:
+        odd = [_split_row(text, dim, words_with_spaces) for _, text in odd_rows]
+    except _BadRow as e:
+        raise ValueError(f"{source}, line {_line_number(lines, e.row)}: {e}") from None
+    # File order, so that a word listed twice keeps its first vector (GloVe's rule) even
+    # when one copy was set aside (a trailing space, a word with spaces).
+    total = table.num_rows + len(odd)
+    odd_at = [number - 1 for number, _ in odd_rows]
+    regular_at = np.delete(np.arange(total), odd_at) if odd else slice(None)
+    vectors = np.empty((total, dim), dtype=np.float32)  # filled a column at a time:
     for j, column in enumerate(table.columns[1:]):  # no second full-size copy (2.6 GB for 840B)
-        vectors[:, j] = column.to_numpy()
-    if odd_rows:
-        try:
-            rows = [_split_row(row, dim, words_with_spaces) for row in odd_rows]
-        except _BadRow as e:
-            raise ValueError(f"{source}, line {_line_number(lines, e.row)}: {e}") from None
-        words += [word for word, _ in rows]
-        vectors = np.concatenate([vectors, np.stack([v for _, v in rows])])
+        vectors[regular_at, j] = column.to_numpy()
+    if odd:
+        vectors[odd_at] = np.stack([vector for _, vector in odd])
+        odd_words = {at: word for at, (word, _) in zip(odd_at, odd, strict=True)}
+        regular = iter(words)
+        words = [odd_words[i] if i in odd_words else next(regular) for i in range(total)]
     bad = np.flatnonzero(~np.isfinite(vectors).all(axis=1))
     if bad.size:
         word = words[bad[0]]

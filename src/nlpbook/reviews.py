@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import TensorDataset
 
-from nlpbook import data, datasets, text
-from nlpbook.files import DataError
+from nlpbook import data, datasets, text, tokenizers
+from nlpbook.data_errors import DataError
 
 URL = "<url>"
 _URL = re.compile(r"(?:https?://|www\.)\S+|[^\s:]+\.(?:com|net|org)\b\S*")
@@ -69,7 +69,7 @@ def tokenize_review(review: str) -> list[str]:
         if k > 0:
             tokens.append(URL)
         for sentence in cut_sentences(piece):
-            tokens.extend(text.nltk_tokenize(sentence))
+            tokens.extend(tokenizers.nltk_tokenize(sentence))
     return tokens
 
 

@@ -37,8 +37,9 @@ _SATURATE = 1e4
 def check_lengths(x: torch.Tensor, lengths) -> torch.Tensor:
     """Validate (B, T, E) `x` and its (B,) `lengths`; return lengths as int64 on x's device.
 
-    Lengths may live on any device (the packed API wants them on the CPU; here they are
-    moved to x's device, where the gathers need them). Chapters 03-05."""
+    Lengths may live on any device (the packed API wants them on the CPU). They are checked
+    where they live, so CPU lengths cost a GPU model no synchronisation, then moved to x's
+    device, where the gathers need them. Chapters 03-05."""
     if x.dim() != 3:
         raise ValueError(
             f"x must be (batch, time, features) with batch_first, got {tuple(x.shape)}"
@@ -55,13 +56,12 @@ def check_lengths(x: torch.Tensor, lengths) -> torch.Tensor:
         raise ValueError(f"got {lengths.numel()} lengths for a batch of {batch} sequences")
     if batch == 0:
         raise ValueError("the batch is empty")
-    lengths = lengths.to(device=x.device, dtype=torch.long)
     shortest, longest = int(lengths.min()), int(lengths.max())
     if shortest < 1:
         raise ValueError(f"every length must be at least 1, got {shortest}")
     if longest > steps:
         raise ValueError(f"a length of {longest} exceeds the padded length T = {steps}")
-    return lengths
+    return lengths.to(device=x.device, dtype=torch.long)
 
 
 def reverse_index(lengths: torch.Tensor, steps: int) -> torch.Tensor:

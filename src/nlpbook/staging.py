@@ -14,7 +14,8 @@ import shutil
 from pathlib import Path
 
 from nlpbook.archives import extract, move_tree, temp_dir
-from nlpbook.files import ChecksumError, DataError, is_complete, verify
+from nlpbook.data_errors import ChecksumError, DataError
+from nlpbook.file_checks import is_complete, verify
 from nlpbook.registry import DatasetSpec, Source
 
 
@@ -58,14 +59,40 @@ def _stage_layout(spec: DatasetSpec, layout: Path, root: Path) -> None:
     if spec.files and not files:
         raise DataError(f"{layout} has none of {', '.join(spec.files)}")
     if not is_complete(root / spec.target, files):
+        _check_links(layout)
         tmp = temp_dir(_mkdir(root), ".stage-")
         try:
             shutil.copytree(layout, tmp / "copy")
             move_tree(tmp / "copy", root / spec.target)
+        except shutil.Error as e:  # one line, not the list of every file that failed
+            problems = e.args[0] if e.args and isinstance(e.args[0], list) else [("", "", e)]
+            source, _, why = problems[0]
+            raise DataError(
+                f"{layout} could not be copied ({len(problems)} problem(s); the first: "
+                f"{source}: {why})"
+            ) from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     if not is_complete(root / spec.target, files):
         raise DataError(f"{root / spec.target} lacks some of {', '.join(files)} after copying")
+
+
+def _check_links(layout: Path) -> None:
+    """Refuse a layout with a symlink loop or a broken symlink before copying anything.
+
+    copytree follows symlinks: a link back to a folder above it would be copied again at
+    every level until the path grows too long.
+    """
+    for folder, dirs, names in os.walk(layout, followlinks=True):
+        here = Path(folder)
+        real = here.resolve()
+        for above in here.relative_to(layout).parents:
+            if (layout / above).resolve() == real:
+                raise DataError(f"{here} is a symlink loop (it leads back to {layout / above})")
+        for name in dirs + names:
+            path = here / name
+            if path.is_symlink() and not path.exists():
+                raise DataError(f"{path} is a broken symlink or a symlink loop")
 
 
 def _copy_verified(source: Source, archive: Path, root: Path) -> None:

@@ -1,20 +1,18 @@
-"""Tokenizers and the Vocab that turns tokens into ids (replacing legacy torchtext's).
+"""The Vocab that turns tokens into ids (replacing legacy torchtext's), and text helpers.
 
-Introduced in chapter 02 (NLTK, Vocab) and chapter 03 (spaCy); used by every text chapter.
+Introduced in chapter 02; used by every text chapter. The tokenizers are in `nlpbook.tokenizers`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from functools import lru_cache
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from nlpbook.utils import save_atomically
+from nlpbook.atomic import save_atomically
 
 PAD, UNK = "<pad>", "<unk>"
-_BASIC = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 # Which tokens of a long text survive truncation: its last ones (where a review's verdict
 # usually is) or its first ones.
@@ -39,61 +37,6 @@ def truncate(items: Sequence, limit: int | None, keep: str = "last") -> list:
     return items[-limit:] if keep == "last" else items[:limit]
 
 
-def basic_tokenize(text: str) -> list[str]:
-    """Lowercase and split into words (with English clitics) and single punctuation marks.
-
-    Chapter 03 (its tests and benchmarks).
-    """
-    return _BASIC.findall(text.lower())
-
-
-@lru_cache(maxsize=1)
-def _spacy_tokenizer():
-    import spacy
-
-    # A blank English pipeline has the same rule-based tokenizer as en_core_web_sm,
-    # without the download that spacy.load('en_core_web_sm') needs.
-    return spacy.blank("en").tokenizer
-
-
-def spacy_tokenize(text: str) -> list[str]:
-    """spaCy's English tokenizer (from `spacy.blank("en")`), case preserved. Chapter 03."""
-    return [token.text for token in _spacy_tokenizer()(text)]
-
-
-@lru_cache(maxsize=1)
-def _nltk_tokenizer():
-    from nltk.tokenize import NLTKWordTokenizer
-
-    # word_tokenize needs the punkt_tab download for sentence splitting; this does not.
-    return NLTKWordTokenizer()
-
-
-def nltk_tokenize(text: str) -> list[str]:
-    """NLTK's Treebank-style word tokenizer (`NLTKWordTokenizer`), case preserved.
-
-    Chapters 02 and 04.
-    """
-    return _nltk_tokenizer().tokenize(text)
-
-
-TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
-    "basic": basic_tokenize,
-    "spacy": spacy_tokenize,
-    "nltk": nltk_tokenize,
-}
-
-
-def get_tokenizer(name: str) -> Callable[[str], list[str]]:
-    """A tokenizer by name: 'basic', 'spacy' or 'nltk'. Chapters 02-04."""
-    try:
-        return TOKENIZERS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown tokenizer {name!r}; choose one of {', '.join(TOKENIZERS)}"
-        ) from None
-
-
 def _lists_of_tokens(token_lists: Iterable[Iterable[str]]) -> Iterator[Iterable[str]]:
     """Yield each token list, refusing strings (counting one would count its characters)."""
     if isinstance(token_lists, str):
@@ -103,6 +46,11 @@ def _lists_of_tokens(token_lists: Iterable[Iterable[str]]) -> Iterator[Iterable[
             raise TypeError(
                 f"Vocab.build takes lists of tokens, not strings like {tokens[:30]!r}; "
                 "tokenize first: Vocab.build(tokenize(text) for text in texts)"
+            )
+        if isinstance(tokens, (bytes, bytearray)):  # would count its bytes as ints
+            raise TypeError(
+                f"Vocab.build takes lists of str tokens, not bytes like {tokens[:30]!r}; "
+                "decode and tokenize first"
             )
         yield tokens
 
@@ -187,6 +135,15 @@ class Vocab:
         specials: Sequence[str] = (),
     ) -> Vocab:
         """A Vocab from token counts (see `build`)."""
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0
+        ):  # -1 would silently drop the last token through slicing
+            raise ValueError(f"max_size must be None (no limit) or an int >= 0, not {max_size!r}")
+        not_str = [t for t in counts if not isinstance(t, str)]
+        if not_str:
+            raise TypeError(
+                f"a Vocab's tokens are strings; got {type(not_str[0]).__name__} {not_str[0]!r}"
+            )
         reserved = [PAD, UNK, *[s for s in specials if s not in (PAD, UNK)]]
         kept = sorted(
             (t for t, c in counts.items() if c >= min_freq and t not in reserved),
@@ -204,7 +161,12 @@ class Vocab:
         return self.stoi.get(token, self.unk_index)
 
     def lookup_indices(self, tokens: Iterable[str]) -> list[int]:
-        """Ids of `tokens`, unknown ones mapped to unk."""
+        """Ids of `tokens` (a list of str), unknown ones mapped to unk."""
+        if isinstance(tokens, str):  # would look up its characters one by one
+            raise TypeError(
+                f"lookup_indices takes a list of tokens, not a string like {tokens[:30]!r}; "
+                "tokenize it first"
+            )
         unk = self.unk_index
         return [self.stoi.get(t, unk) for t in tokens]
 
@@ -226,21 +188,53 @@ class Vocab:
         return f"Vocab(size={len(self)}, first={self.itos[2:7]})"
 
     def save(self, path: str | Path) -> None:
-        """Write one token a line (UTF-8); tokens with newlines cannot be saved."""
+        """Write a header line with the size, then one token a line (UTF-8); tokens with
+        newlines cannot be saved. The size lets `load` tell a file cut at a line end."""
         if any("\n" in t or "\r" in t for t in self.itos):
             raise ValueError("cannot save a Vocab whose tokens contain line breaks")
-        lines = "\n".join(self.itos) + "\n"
+        lines = "\n".join([_HEADER.format(len(self)), *self.itos]) + "\n"
         save_atomically(path, lambda tmp: tmp.write_text(lines, encoding="utf-8"), "vocab.txt")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:
         """Read a Vocab written by `save`; a file cut short is an error, not a lost token."""
-        text = Path(path).read_bytes().decode("utf-8")
+        try:
+            text = Path(path).read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path} is not a saved Vocab: it is not UTF-8 text ({e})") from None
         if not text:
             raise ValueError(f"{path} is empty; not a saved Vocab")
         if not text.endswith("\n"):  # save ends every token with a newline
             raise ValueError(f"{path} is truncated: its last line has no newline")
+        header, *tokens = text.split("\n")[:-1]
+        _check_header(path, header, len(tokens))
         try:
-            return cls(text.split("\n")[:-1])
+            return cls(tokens)
         except ValueError as e:
             raise ValueError(f"{path} is not a saved Vocab: {e}") from None
+
+
+# Vocab.save's first line; a file without it (nlpbook before issue 22) is refused by load.
+_HEADER = "# nlpbook vocab: {} tokens"
+_HEADER_PATTERN = re.compile(r"# nlpbook vocab: (\d+) tokens")
+
+
+def _check_header(path: str | Path, header: str, found: int) -> None:
+    """Raise ValueError unless `header` is Vocab.save's and gives `found` as the size."""
+    match = _HEADER_PATTERN.fullmatch(header)
+    if match is None and header == PAD:
+        raise ValueError(
+            f"{path} was saved by an older nlpbook, without the line that gives its size, so "
+            "a cut could not be detected. If it is whole, save it anew: "
+            "Vocab(path.read_text(encoding='utf-8').split('\\n')[:-1]).save(path)"
+        )
+    if match is None:
+        raise ValueError(
+            f"{path} is not a saved Vocab: its first line is {header[:40]!r}, not "
+            f"{_HEADER.format('N')!r}"
+        )
+    if int(match[1]) != found:
+        raise ValueError(
+            f"{path} is truncated or damaged: its first line says {match[1]} tokens, "
+            f"it holds {found}"
+        )

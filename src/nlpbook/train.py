@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -22,7 +23,8 @@ from nlpbook.utils import Timer, flush_denormal
 
 
 def to_device(batch: Iterable[torch.Tensor], device: torch.device | str) -> list[torch.Tensor]:
-    """Move every tensor of a batch to `device` (models call `lengths.cpu()` for packing).
+    """Move every tensor of a batch to `device`, lengths too (`rnn.check_lengths` takes them
+    on any device).
 
     Chapters 03-05.
     """
@@ -122,6 +124,37 @@ def evaluate(model, loader, loss_fn, device="cpu", progress=False, score=score_e
     return run_epoch(model, loader, loss_fn, None, device, None, progress, "eval", score)
 
 
+@dataclass(frozen=True)
+class HalveOnPlateau:
+    """The schedule of ESIM's released code (Chen et al., ACL 2017; github.com/lukecq1231/nli,
+    `scripts/ESIM/main.py`), for `fit(..., on_plateau=...)`. Chapter 04's full profile.
+
+    After every epoch whose validation score is not a new best, `fit` reloads the best
+    weights and multiplies each parameter group's learning rate by `factor`; at the
+    `stop_after`-th such epoch it stops instead. The released code validates once an epoch,
+    halves (0.5) and reloads at every such epoch, and stops when its count of halvings exceeds
+    its patience, 7: at the 8th. As there, the optimizer's state (Adam's moments) is kept.
+    One difference: a tie with the best score counts as a new best there, not here.
+    """
+
+    factor: float = 0.5
+    stop_after: int = 8
+
+    def __post_init__(self) -> None:
+        if not 0 < self.factor < 1:
+            raise ValueError(f"HalveOnPlateau: factor must lie in (0, 1), not {self.factor!r}")
+        count = self.stop_after
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(
+                f"HalveOnPlateau: stop_after must be an integer >= 1, not {self.stop_after!r}"
+            )
+
+    def scale(self, optimizer: torch.optim.Optimizer) -> None:
+        """Multiply the learning rate of every parameter group by `factor`."""
+        for group in optimizer.param_groups:
+            group["lr"] *= self.factor
+
+
 def fit(
     model: nn.Module,
     train_loader: Iterable,
@@ -136,6 +169,7 @@ def fit(
     progress: bool = True,
     verbose: bool = True,
     score: Callable = score_examples,
+    on_plateau: HalveOnPlateau | None = None,
 ) -> list[dict[str, float]]:
     """Train for up to `epochs`, keep the best weights by `monitor`, and return the history.
 
@@ -143,14 +177,18 @@ def fit(
     stops early after `patience` epochs without improvement. At the end the model holds
     the best epoch's weights; each history row has train/val loss and acc, seconds, and the
     epoch's per-batch training losses.
-    `score` decides what accuracy counts (see the module's docstring). Chapters 03-05.
+    `score` decides what accuracy counts (see the module's docstring). `on_plateau`, a
+    `HalveOnPlateau`, reloads the best weights and lowers the learning rate after each epoch
+    without improvement and stops at its `stop_after`-th; each row then also has `lr`, the
+    first parameter group's learning rate during that epoch. Chapters 03-05.
     """
     if monitor not in ("val_loss", "val_acc"):
         raise ValueError(f"monitor must be 'val_loss' or 'val_acc', not {monitor!r}")
     sign = -1.0 if monitor == "val_acc" else 1.0
-    best, best_state, since_best = math.inf, None, 0
+    best, best_state, since_best, plateaus = math.inf, None, 0, 0
     history = []
     for epoch in range(1, epochs + 1):
+        lr = optimizer.param_groups[0]["lr"] if on_plateau is not None else None
         try:
             train = train_epoch(
                 model, train_loader, loss_fn, optimizer, device, clip, progress, score
@@ -169,17 +207,26 @@ def fit(
         }
         improved = sign * row[monitor] < best
         row["best"] = improved
+        if on_plateau is not None:
+            row["lr"] = lr
         history.append(row)
         if verbose:
             print(
                 f"epoch {epoch:2d}  train loss {row['train_loss']:.3f} acc {row['train_acc']:.3f}"
                 f"  val loss {row['val_loss']:.3f} acc {row['val_acc']:.3f}"
-                f"  {row['seconds']:.1f} s{'  *' if improved else ''}"
+                f"  {row['seconds']:.1f} s{'' if lr is None else f'  lr {lr:.2e}'}"
+                f"{'  *' if improved else ''}"
             )
         if improved:
             best, best_state, since_best = sign * row[monitor], copy.deepcopy(model.state_dict()), 0
         else:
             since_best += 1
+            if on_plateau is not None:
+                plateaus += 1
+                if plateaus >= on_plateau.stop_after:
+                    break
+                model.load_state_dict(best_state)  # go on from the best weights, more slowly
+                on_plateau.scale(optimizer)
             if patience is not None and since_best >= patience:
                 break
     if best_state is not None:

@@ -5,16 +5,17 @@ Introduced in chapter 01 and used by every chapter.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
+import math
+import numbers
 import os
 import random
 import re
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -31,6 +32,7 @@ def set_seed(seed: int, deterministic: bool = True) -> torch.Generator:
 
     Every chapter.
     """
+    seed = _checked_seed(seed)  # before any generator is touched: a bad seed must not half-reseed
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
@@ -44,6 +46,16 @@ def set_seed(seed: int, deterministic: bool = True) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def _checked_seed(seed: int) -> int:
+    """`seed` as an int (random.seed refuses NumPy integers), checked to be a whole number
+    from 0 to 2**32 - 1 (NumPy's range); bool is refused."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be a whole number, not {type(seed).__name__} {seed!r}")
+    if not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be from 0 to {2**32 - 1}, not {seed}")
+    return int(seed)
 
 
 @contextmanager
@@ -61,18 +73,35 @@ def flush_denormal() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+def _require_available(device: torch.device, asked: str) -> None:
+    """Refuse a CUDA or MPS device this machine does not have; `asked` says who asked."""
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"{asked} asks for CUDA, but CUDA is not available here")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise RuntimeError(f"{asked} asks for GPU {device.index}, but this machine has {count}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError(f"{asked} asks for MPS (Apple GPUs), but MPS is not available here")
+
+
 def get_device(name: str | None = None) -> torch.device:
     """The device to train on: `name`, else $NLPBOOK_DEVICE, else CUDA if available, else CPU.
 
-    Every chapter.
+    A CUDA or MPS device that is not available is a RuntimeError. Every chapter.
     """
-    name = name or os.environ.get("NLPBOOK_DEVICE")
-    if name:
+    asked = f"get_device({name!r})" if name else None
+    if not name and os.environ.get("NLPBOOK_DEVICE"):
+        name = os.environ["NLPBOOK_DEVICE"]
+        asked = f"NLPBOOK_DEVICE={name!r}"
+    if not name:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
         device = torch.device(name)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"device {name!r} was asked for, but CUDA is not available here")
-        return device
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    except RuntimeError:
+        raise ValueError(f"{asked} is not a device: use cpu, cuda, cuda:1 or mps") from None
+    _require_available(device, asked)
+    return device
 
 
 def get_profile() -> str:
@@ -167,30 +196,6 @@ def pick_config(quick: ConfigT, full: ConfigT) -> ConfigT:
     return smoke_config(cfg) if os.environ.get(SMOKE_ENV) == "1" else cfg
 
 
-def save_atomically(path: str | Path, write: Callable[[Path], None], example: str) -> Path:
-    """Save through `write(tmp)` to a `.part` beside `path`, then rename. Chapters 02-05.
-
-    A directory target is refused (`example` names a file to save in it instead); on any
-    failure, KeyboardInterrupt too, the `.part` is removed, an older file at `path` stays as it
-    was, and an OSError names the path and the cause."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; save to a file in it, e.g. {path / example}")
-    tmp = path.with_name(path.name + ".part")
-    try:
-        write(tmp)
-        tmp.replace(path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        if isinstance(e, OSError):  # name the file; OSError(errno, ...) keeps the subclass
-            message = f"could not save {path}: {e.strerror or e}"
-            cause = e.__cause__ or e  # the original error where `write` wrapped one (checkpoints)
-            raise (OSError(e.errno, message) if e.errno else OSError(message)) from cause
-        raise
-    return path
-
-
 def count_parameters(model: torch.nn.Module) -> int:
     """The number of trainable parameters of a model. Chapters 03 and 04 print it."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -224,16 +229,36 @@ def check_band(
 
     The printed line holds the band and the verdict, not the value itself, so that it
     is the same on every machine and nbval can compare it exactly. It returns None, so a
-    notebook cell that ends with it shows nothing but that line. Every chapter.
+    notebook cell that ends with it shows nothing but that line. The record is strict JSON:
+    a NaN or infinite number is written as null. Every chapter.
     """
+    if chapter is not None:
+        _check_chapter(chapter)
     ok = bool(low <= value <= high)
     print(f"{name} in [{low}, {high}]: {ok}")
     results_dir = os.environ.get("NLPBOOK_RESULTS")
     if results_dir and chapter:
         path = Path(results_dir) / f"{chapter}.json"
         records = _read_results(path)
-        records[name] = {"value": float(value), "low": low, "high": high, "ok": ok}
-        _write_atomically(path, json.dumps(records, indent=1))
+        record = {"value": value, "low": low, "high": high}
+        records[name] = {**{k: _json_number(v) for k, v in record.items()}, "ok": ok}
+        _write_atomically(path, json.dumps(records, indent=1, allow_nan=False))
+
+
+def _check_chapter(chapter: str) -> None:
+    """A chapter names a results file inside $NLPBOOK_RESULTS: no folders, no '..'."""
+    if not isinstance(chapter, str) or not re.fullmatch(r"\w[\w.-]*", chapter):
+        raise ValueError(
+            f"chapter must be a plain name such as '03' (letters, digits, '_', '.', '-'), "
+            f"not {chapter!r}"
+        )
+
+
+def _json_number(x: float) -> float | None:
+    """`x` as a JSON number (NumPy and torch scalars too); NaN and +-inf, which JSON has no
+    number for, become null."""
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def _read_results(path: Path) -> dict:

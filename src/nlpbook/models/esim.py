@@ -15,14 +15,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from nlpbook import rnn, text
+from nlpbook import rnn, tokenizers
 from nlpbook.datasets import SNLI_LABELS
 from nlpbook.text import Vocab, require_finite, require_known
 
 
-def tokenize(sentence: str) -> list[str]:
-    """NLTK word tokens, lowercased (as the ported notebook did). Chapter 04."""
-    return [token.lower() for token in text.nltk_tokenize(sentence)]
+def tokenize(sentence: str, lowercase: bool = True) -> list[str]:
+    """NLTK word tokens, lowercased as the ported notebook did; `lowercase=False` keeps the
+    case, as the paper's vocabulary against the cased 840B vectors. Chapter 04."""
+    if not lowercase:
+        return tokenizers.nltk_tokenize(sentence)
+    return [token.lower() for token in tokenizers.nltk_tokenize(sentence)]
 
 
 def masked_softmax(scores: torch.Tensor, mask: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -158,6 +161,7 @@ class ESIMConfig:
     dropout: float = 0.0
     packed: bool = True
     exact_match: bool = False  # the exact-match input flag (not in the paper; see `exact_match`)
+    lowercase: bool = True  # how `predict` tokenises: False for a cased vocabulary (the paper's)
 
 
 class ESIM(nn.Module):
@@ -189,16 +193,17 @@ class ESIM(nn.Module):
         return (logits, a_to_b, b_to_a) if return_attention else logits
 
 
-def tokenize_pairs(pairs: Sequence[tuple[str, str, int]]) -> list[tuple[list[str], list[str], int]]:
-    """(premise, hypothesis, label) strings -> token lists, each distinct sentence tokenised once.
-
-    Chapter 04.
+def tokenize_pairs(
+    pairs: Sequence[tuple[str, str, int]], lowercase: bool = True
+) -> list[tuple[list[str], list[str], int]]:
+    """(premise, hypothesis, label) strings -> token lists, each distinct sentence tokenised once
+    (lowercased unless `lowercase` is False). Chapter 04.
     """
     cache: dict[str, list[str]] = {}
 
     def tok(sentence: str) -> list[str]:
         if sentence not in cache:
-            cache[sentence] = tokenize(sentence)
+            cache[sentence] = tokenize(sentence, lowercase)
         return cache[sentence]
 
     return [(tok(p), tok(h), y) for p, h, y in pairs]
@@ -219,10 +224,10 @@ def encode_tokens(
 MAX_SENTENCE_TOKENS = 512
 
 
-def _check_sentence(value, name: str) -> list[str]:
+def _check_sentence(value, name: str, lowercase: bool) -> list[str]:
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a string, got {type(value).__name__}")
-    tokens = tokenize(value)
+    tokens = tokenize(value, lowercase)
     if not tokens:
         raise ValueError(f"{name} is empty: give a sentence with at least one word")
     if len(tokens) > MAX_SENTENCE_TOKENS:
@@ -234,8 +239,8 @@ def _check_sentence(value, name: str) -> list[str]:
 
 
 def _run_one(model: ESIM, vocab: Vocab, premise, hypothesis):
-    tokens_a = _check_sentence(premise, "premise")
-    tokens_b = _check_sentence(hypothesis, "hypothesis")
+    tokens_a = _check_sentence(premise, "premise", model.config.lowercase)
+    tokens_b = _check_sentence(hypothesis, "hypothesis", model.config.lowercase)
     device = next(model.parameters()).device
     ids_a, ids_b = vocab.lookup_indices(tokens_a), vocab.lookup_indices(tokens_b)
     require_known(ids_a, "premise")

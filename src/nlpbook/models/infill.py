@@ -24,6 +24,17 @@ from nlpbook.text import Vocab, require_finite, require_known
 HEADS = ("binary", "softmax")
 
 
+def check_head(head: str, codes: torch.Tensor | None) -> None:
+    """Refuse an unknown head, and the binary head without its word codes. Chapter 05."""
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+    if head == "binary" and codes is None:
+        raise ValueError(
+            "the binary head needs its word codes (codes=...): the (V, D) 0/1 matrix the "
+            "model was trained with, e.g. corpus.word2vec_codes(...)"
+        )
+
+
 def shift_context(output: torch.Tensor) -> torch.Tensor:
     """(B, T, 2H) BiLSTM output -> (B, T, 2H): [forward at t-1; backward at t+1], zeros at
     the ends. Chapter 05."""
@@ -91,10 +102,7 @@ class Objective:
     likelihood (ties go to the lower id, as in `rank_of_target`). Chapter 05."""
 
     def __init__(self, head: str, codes: torch.Tensor | None = None) -> None:
-        if head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}, not {head!r}")
-        if head == "binary" and codes is None:
-            raise ValueError("the binary head needs its word codes (codes=...)")
+        check_head(head, codes)
         self.head, self.codes = head, codes
 
     def _codes(self, output: torch.Tensor) -> torch.Tensor | None:
@@ -125,10 +133,13 @@ def word_scores(
     predicted bit probabilities (likelihood), or minus the distance from the bits thresholded
     at 0.5 (hamming: the article's rule) or from the probabilities themselves (euclidean) to
     each word's code. A (V,) `log_prior` (e.g. alpha * log P(w)) is added to binary scores.
+    The result holds N x V scores: for many rows, `target_ranks` decodes in chunks.
     """
+    check_head(head, codes)
     if head == "softmax":
         scores = torch.log_softmax(output, dim=-1)
-    elif head == "binary":
+    else:
+        codes = codes.to(output.device)  # a no-op when they already share the device
         probs = torch.sigmoid(output)  # (N, D)
         if metric == "hamming":
             probs = (probs > 0.5).float()
@@ -143,8 +154,6 @@ def word_scores(
             raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
         if log_prior is not None:
             scores = scores + log_prior.to(scores.device)
-    else:
-        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
     scores = scores.clone()
     scores[:, :FIRST_WORD] = -torch.inf
     return scores  # (N, V)
@@ -161,6 +170,56 @@ def rank_of_target(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return better.sum(dim=1)
 
 
+# target_ranks scores at most about this many (row, word) pairs at once: 128 MB of float32,
+# about 0.6 GB at peak with the temporaries (measured on a CPU with 20k words). Chapter 05's
+# full profile (150k targets x 20k words) would otherwise build 12 GB score matrices, 40-60
+# GB at peak.
+DECODE_CHUNK = 2**25
+# Chunks hold a multiple of this many rows, and the last one takes the remainder: BLAS
+# kernels work on blocks of 4-64 rows and treat a short block differently, so aligned
+# chunks give the matrix products the unchunked path computes, bit for bit (one thread).
+ROW_BLOCK = 384
+
+
+def row_chunks(n: int, words: int, chunk: int = DECODE_CHUNK) -> list[slice]:
+    """Slices that cut n rows of `words` scores each into chunks of about `chunk` scores:
+    a multiple of `ROW_BLOCK` rows each, the last one with the remainder too, so under twice
+    that (fewer rows, not aligned, when one block would hold more than `chunk`). Chapter 05."""
+    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+        raise ValueError(f"chunk must be a positive int (scores decoded at once), not {chunk!r}")
+    rows = max(1, chunk // max(words, 1))
+    if rows >= ROW_BLOCK:
+        rows -= rows % ROW_BLOCK
+    starts = list(range(0, n, rows)) or [0]
+    if len(starts) > 1 and n - starts[-1] < rows:  # no short chunk at the end
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, [*starts[1:], n], strict=True)]
+
+
+def target_ranks(
+    output: torch.Tensor,
+    targets: torch.Tensor,
+    head: str,
+    codes: torch.Tensor | None = None,
+    metric: str = "likelihood",
+    log_prior: torch.Tensor | None = None,
+    chunk: int = DECODE_CHUNK,
+) -> torch.Tensor:
+    """(N, C) head outputs and (N,) target ids -> (N,) 0-based rank of each target: what
+    `rank_of_target(word_scores(...), targets)` gives, without ever holding N x V scores, as
+    the rows are decoded a chunk at a time (`row_chunks`). Chapter 05."""
+    check_head(head, codes)
+    if output.shape[0] != targets.shape[0]:
+        raise ValueError(f"got {output.shape[0]} output rows for {targets.shape[0]} targets")
+    words = output.shape[1] if head == "softmax" else codes.shape[0]
+    codes = None if codes is None else codes.to(output.device)  # moved once, not per chunk
+    ranks = [
+        rank_of_target(word_scores(output[rows], head, codes, metric, log_prior), targets[rows])
+        for rows in row_chunks(output.shape[0], words, chunk)
+    ]
+    return torch.cat(ranks)
+
+
 @torch.no_grad()
 def evaluate(
     model, loader, head, codes=None, ks=(1, 10), device="cpu", metric="likelihood", log_prior=None
@@ -175,10 +234,11 @@ def evaluate(
         ids = ids.to(device)
         output = model(ids, lengths)
         mask = target_mask(ids)
-        count = int(mask.sum())
-        total["loss"] += float(infill_loss(output, ids, head, codes_d)) * count
         out, targets = output[mask], ids[mask]  # (N, C), (N,)
-        ranks = rank_of_target(word_scores(out, head, codes_d, metric, log_prior), targets)
+        loss = infill_loss(output, ids, head, codes_d)
+        ranks = target_ranks(out, targets, head, codes_d, metric, log_prior)
+        count = int(mask.sum())  # the first value read back (tests/test_devices.py)
+        total["loss"] += float(loss) * count
         for k in ks:
             total[f"top{k}"] += float((ranks < k).sum())
         if head == "binary":
@@ -211,6 +271,7 @@ def blank_scores(
 
     A text over `MAX_TEXT_TOKENS` words, or a model whose output is NaN or inf, is a ValueError.
     """
+    check_head(head, codes)  # before the model runs
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
@@ -227,12 +288,15 @@ def blank_scores(
             f"fill_blank takes at most {MAX_TEXT_TOKENS}: give the sentence around the blank"
         )
     # the same refusal as every chapter's predict function (text.NoKnownWords)
-    require_known(vocab.lookup_indices(left + right), f"text around the blank in {text!r}", FIRST_WORD)
-    ids = torch.tensor([encode_sentence([*left, BLANK, *right], vocab)])  # (1, T); the blank becomes <unk>
+    require_known(
+        vocab.lookup_indices(left + right), f"text around the blank in {text!r}", FIRST_WORD
+    )
+    device = next(model.parameters()).device
+    tokens = [*left, BLANK, *right]  # the blank becomes <unk>
+    ids = torch.tensor([encode_sentence(tokens, vocab)], device=device)  # (1, T)
     position = len(left) + 1
     model.eval()
-    device = next(model.parameters()).device
-    output = model(ids.to(device), torch.tensor([ids.shape[1]]))[:, position]  # (1, C)
+    output = model(ids, torch.tensor([ids.shape[1]]))[:, position]  # (1, C); lengths on the CPU
     require_finite(output, "text")  # the scores themselves hold -inf for the specials
     codes = None if codes is None else codes.to(device)
     return word_scores(output, head, codes, metric, log_prior)[0]

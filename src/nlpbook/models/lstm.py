@@ -15,6 +15,7 @@ Letters: B batch, T time steps, I input features, H hidden units, L layers.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -233,6 +234,7 @@ def classify_review(
         raise TypeError(f"classify_review expects a string, got {type(text).__name__}")
     if not text.strip():
         raise ValueError("classify_review got an empty review; give it some text")
+    _check_threshold(threshold)
     tokens = reviews.tokenize_review(text)
     ids = vocab.lookup_indices(tokens)
     x = reviews.pad_left(ids, seq_len, vocab.pad_index, keep).unsqueeze(0)  # (1, T)
@@ -245,3 +247,11 @@ def classify_review(
     probability = torch.sigmoid(logit)[0].item()
     label = "positive" if probability >= threshold else "negative"
     return {"label": label, "probability": probability, "known": known, "tokens": len(tokens)}
+
+
+def _check_threshold(threshold: float) -> None:
+    """A probability threshold must be a number from 0 to 1: with NaN every review would be
+    labelled 'negative' (no comparison with NaN is true)."""
+    is_number = isinstance(threshold, numbers.Real) and not isinstance(threshold, bool)
+    if not (is_number and 0 <= threshold <= 1):  # False for NaN
+        raise ValueError(f"threshold must be a probability from 0 to 1, not {threshold!r}")
