@@ -20,7 +20,7 @@ LOCK := requirements/lock.txt
 BOOK_LOCK := requirements/lock-book.txt
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup setup-latest lock run test unit nbval test-portable spread lab data notebooks lint clean bench book book-setup
+.PHONY: setup setup-latest lock run test unit nbval test-portable spread lab data notebooks lint clean bench book book-setup exercises instructor grade
 
 setup: $(STAMP)
 
@@ -110,6 +110,23 @@ lab: setup
 notebooks: setup
 	NLPBOOK_PROFILE=quick NLPBOOK_SEED=0 $(PY) scripts/run_chapters.py --inplace \
 		--record results/notebooks_run.json $(NOTEBOOKS)
+
+# Exercises (issue 21, scripts/exercises.py): the student versions from exercises/source (commit
+# them), the instructor pack (build/instructor: solutions, autograders, GRADING.md), and grading a
+# folder of submitted notebooks without Docker:
+#   make grade SUBMISSIONS=path/to/folder CHAPTER=01 SCORES=scores.csv
+exercises: setup
+	$(PY) scripts/exercises.py student
+
+instructor: setup
+	$(PY) scripts/exercises.py instructor --out build/instructor
+
+SCORES ?= scores.csv
+grade:
+	@test -n "$(SUBMISSIONS)" -a -n "$(CHAPTER)" || \
+		{ echo "usage: make grade SUBMISSIONS=folder CHAPTER=01 [SCORES=scores.csv]"; exit 2; }
+	$(MAKE) setup
+	$(PY) scripts/exercises.py grade "$(SUBMISSIONS)" --chapter $(CHAPTER) --out "$(SCORES)"
 
 bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

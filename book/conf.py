@@ -46,3 +46,25 @@ html_theme_options = {
     "secondary_sidebar_items": {"**": ["page-toc"], "index": []},
     "navigation_with_keys": False,
 }
+
+
+def _fix_exercise_links(app, pagename, templatename, context, doctree):
+    """Exercise pages come from exercises/, not notebooks/ (path_to_docs): point their launch and
+    source buttons there. Runs after the theme has made the buttons (priority 501)."""
+    if not pagename.startswith("exercises/"):
+        return
+
+    def fix(item):
+        if isinstance(item, dict):
+            return {key: fix(value) for key, value in item.items()}
+        if isinstance(item, list):
+            return [fix(value) for value in item]
+        if isinstance(item, str):
+            return item.replace("/notebooks/exercises/", "/exercises/")
+        return item
+
+    context["header_buttons"] = fix(context.get("header_buttons", []))
+
+
+def setup(app):
+    app.connect("html-page-context", _fix_exercise_links, priority=502)

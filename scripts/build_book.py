@@ -4,7 +4,7 @@
 
 Assembles a Sphinx source tree in OUT/src (book/conf.py and custom.css; a landing page made from the
 README's introduction and chapter table; copies of notebooks/*.ipynb with progress-bar
-widgets dropped; MathJax 3 from npm (book/package-lock.json), so the site needs no CDN) and builds it into OUT/html. Open OUT/html/index.html in a browser.
+widgets dropped; the exercises' student versions, exercises/*.ipynb, under exercises/; MathJax 3 from npm (book/package-lock.json), so the site needs no CDN) and builds it into OUT/html. Open OUT/html/index.html in a browser.
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 NOTEBOOKS = ROOT / "notebooks"
+EXERCISES = ROOT / "exercises"  # the student versions (scripts/exercises.py), never the sources
 
 
 def chapters() -> list[Path]:
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def exercises() -> list[Path]:
+    return sorted(EXERCISES.glob("[0-9][0-9]_*.ipynb"))
 
 
 def section(markdown: str, heading: str) -> str:
@@ -61,6 +66,7 @@ def landing_page(repo: str) -> str:
     intro = re.sub(r"\A# .*\n", "", intro).strip()
     table = section(readme, "Chapters")
     toctree = "\n".join(p.stem for p in chapters())
+    exercise_toctree = "\n".join(f"exercises/{p.stem}" for p in exercises())
     parts = [
         "# nlpbook",
         rewrite_links(intro, repo),
@@ -72,6 +78,13 @@ def landing_page(repo: str) -> str:
         "`make lab`.",
         f"```{{toctree}}\n:hidden:\n:maxdepth: 1\n:caption: Chapters\n\n{toctree}\n```",
     ]
+    if exercise_toctree:
+        parts += [
+            "## Exercises",
+            "Each chapter has an exercise notebook with instant checks (`grader.check`); the pages "
+            "here show the student versions, to run in Jupyter or Colab (the link under each title).",
+            f"```{{toctree}}\n:maxdepth: 1\n:caption: Exercises\n\n{exercise_toctree}\n```",
+        ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -82,6 +95,8 @@ def book_copy(src: Path, dst: Path) -> None:
     nb["metadata"].pop("widgets", None)  # widget state would pull the widget JS from a CDN
     kept = []
     for cell in nb["cells"]:
+        if "otter_ignore" in cell["metadata"].get("tags", []):
+            continue  # an exercise's Colab setup cell, like the chapters' install block
         if cell["cell_type"] == "code":
             cell["outputs"] = [o for o in cell["outputs"] if WIDGET_VIEW not in o.get("data", {})]
             code = without_block("".join(cell["source"]))
@@ -92,10 +107,19 @@ def book_copy(src: Path, dst: Path) -> None:
             text = "".join(cell["source"])
             # The badge is an image on an outside host; the book shows a plain link instead.
             text = text.replace(f"[![Open In Colab]({BADGE_IMAGE})]", "[Open in Colab]")
+            # A chapter's link to its exercises: in the book both live under one root.
+            text = text.replace("](../exercises/", "](exercises/")
             cell["source"] = text
         kept.append(cell)
     nb["cells"] = kept
     dst.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+
+
+def exercise_copy(src: Path, dst: Path) -> None:
+    """A student version for the book (exercises/ in the book): as book_copy, with its link to
+    the chapter pointing at the chapter's page."""
+    book_copy(src, dst)
+    dst.write_text(dst.read_text(encoding="utf-8").replace("](../notebooks/", "](../"))
 
 
 def mathjax_dir() -> Path:
@@ -136,6 +160,10 @@ def assemble(src: Path) -> None:
     (src / "index.md").write_text(landing_page(repo), encoding="utf-8")
     for path in chapters():
         book_copy(path, src / path.name)
+    if exercises():
+        (src / "exercises").mkdir()
+    for path in exercises():
+        exercise_copy(path, src / "exercises" / path.name)
 
 
 def main() -> int:

@@ -211,3 +211,34 @@ def test_book_copies_are_for_readers(tmp_path: Path):
     assert "utils.get_profile()" in code[0]
     assert not any("# NBVAL_" in c for c in code)
     assert "widgets" not in nb["metadata"]
+
+
+def test_book_shows_the_student_exercises(tmp_path: Path):
+    """The exercise pages are the student versions (exercises/*.ipynb, no solutions), listed on
+    the landing page, without the Colab setup cell, linking to the chapter's book page."""
+    build_book = _build_book_module()
+    students = build_book.exercises()
+    assert students and all(p.parent == ROOT / "exercises" for p in students), "not the sources"
+    page = build_book.landing_page("https://github.com/o/r")
+    for path in students:
+        assert f"exercises/{path.stem}" in page.split(":caption: Exercises", 1)[1]
+        out = tmp_path / path.name
+        build_book.exercise_copy(path, out)
+        nb = json.loads(out.read_text(encoding="utf-8"))
+        assert not any("otter_ignore" in c["metadata"].get("tags", []) for c in nb["cells"])
+        title = "".join(nb["cells"][0]["source"])
+        assert "[Open in Colab](https://colab.research.google.com/github/" in title
+        assert f"](../{path.stem}.ipynb)" in title and "](../notebooks/" not in title
+
+
+def test_chapter_links_to_its_exercises_work_in_the_book(tmp_path: Path):
+    """notebooks/NN.ipynb links ../exercises/NN.ipynb; in the book that page is exercises/NN."""
+    build_book = _build_book_module()
+    nb = json.loads(NOTEBOOK_PATHS[0].read_text(encoding="utf-8"))
+    link = f"[the exercises](../exercises/{NOTEBOOK_PATHS[0].name})"
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": link})
+    path, out = tmp_path / NOTEBOOK_PATHS[0].name, tmp_path / "book.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    build_book.book_copy(path, out)
+    last = "".join(json.loads(out.read_text(encoding="utf-8"))["cells"][-1]["source"])
+    assert last == f"[the exercises](exercises/{NOTEBOOK_PATHS[0].name})"
