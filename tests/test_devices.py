@@ -23,7 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from nlpbook import batching, corpus, rnn, text, train
-from nlpbook.models import esim, infill, lstm, sentiment
+from nlpbook.models import blank_filling, esim, infill, lstm, sentiment
 from nlpbook.models.esim import ESIM, ESIMConfig
 from nlpbook.models.infill import InfillConfig, InfillModel
 from nlpbook.models.logreg import LogisticRegression
@@ -277,9 +277,13 @@ def test_word_scores_and_target_ranks_on_meta(head, metric):
 def test_blank_scores_fill_blank_and_evaluate_on_meta(head, monkeypatch):
     model = infill_model(head)
     codes = CODES if head == "binary" else None
-    monkeypatch.setattr(infill, "require_finite", lambda output, what: None)
-    scores = infill.blank_scores(model, VOCAB, "the __ was good", head, codes, log_prior=LOG_PRIOR)
+    monkeypatch.setattr(blank_filling, "require_finite", lambda output, what: None)
+    scores = blank_filling.blank_scores(
+        model, VOCAB, "the __ was good", head, codes, log_prior=LOG_PRIOR
+    )
     assert on_meta(scores) and scores.shape == (len(VOCAB),)
-    stops_at_the_first_read(lambda: infill.fill_blank(model, VOCAB, "the __ was good", head, codes))
+    stops_at_the_first_read(
+        lambda: blank_filling.fill_blank(model, VOCAB, "the __ was good", head, codes)
+    )
     loader = [(IDS, LENGTHS, IDS)]  # collate_targets' batch, on the CPU
     stops_at_the_first_read(lambda: infill.evaluate(model, loader, head, codes, device=META))

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 
 from nlpbook import batching, corpus, text, train
 from nlpbook.glove import GloVe
-from nlpbook.models import infill
+from nlpbook.models import blank_filling, infill
 from nlpbook.models.infill import InfillConfig, InfillModel
 
 SENTENCES = [
@@ -151,28 +151,28 @@ def test_fill_blank(vocab, glove, head):
     codes = corpus.binary_codes(vocab, glove)
     out = codes.shape[1] if head == "binary" else len(vocab)
     model = InfillModel(InfillConfig(len(vocab), out, embedding_dim=6, hidden_size=5, mlp_size=7))
-    best = infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)
+    best = blank_filling.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)
     assert len(best) == 3 and all(word in vocab.itos[corpus.FIRST_WORD :] for word, _ in best)
     values = [s for _, s in best]
     assert values == sorted(values, reverse=True)  # probabilities or log-likelihoods
-    scores = infill.blank_scores(model, vocab, "The movie was __ !", head, codes)
+    scores = blank_filling.blank_scores(model, vocab, "The movie was __ !", head, codes)
     assert scores.shape == (len(vocab),) and torch.isinf(scores[: corpus.FIRST_WORD]).all()
     assert [vocab.itos[i] for i in scores.topk(3).indices] == [w for w, _ in best]
     with pytest.raises(ValueError, match="no blank"):
-        infill.fill_blank(model, vocab, "the movie was good", head, codes)
+        blank_filling.fill_blank(model, vocab, "the movie was good", head, codes)
     with pytest.raises(ValueError, match="more than one blank"):
-        infill.fill_blank(model, vocab, "the __ was __", head, codes)
+        blank_filling.fill_blank(model, vocab, "the __ was __", head, codes)
     with pytest.raises(text.NoKnownWords, match="no word of the text around the blank"):
-        infill.fill_blank(model, vocab, "qwerty __ asdf", head, codes)
+        blank_filling.fill_blank(model, vocab, "qwerty __ asdf", head, codes)
     with pytest.raises(TypeError, match="string"):
-        infill.fill_blank(model, vocab, None, head, codes)
+        blank_filling.fill_blank(model, vocab, None, head, codes)
     with pytest.raises(ValueError, match="empty"):
-        infill.fill_blank(model, vocab, "   ", head, codes)
-    everything = infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=10**6)
+        blank_filling.fill_blank(model, vocab, "   ", head, codes)
+    everything = blank_filling.fill_blank(model, vocab, "The movie was __ !", head, codes, k=10**6)
     assert sorted(w for w, _ in everything) == sorted(vocab.itos[corpus.FIRST_WORD :])
     for bad_k in [0, -1, 2.5, True]:
         with pytest.raises(ValueError, match="k must be a positive int"):
-            infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=bad_k)
+            blank_filling.fill_blank(model, vocab, "The movie was __ !", head, codes, k=bad_k)
 
 
 @pytest.mark.parametrize("head", ["binary", "softmax"])
@@ -183,16 +183,16 @@ def test_fill_blank_refuses_a_text_over_the_token_limit(vocab, glove, head):
     out = codes.shape[1] if head == "binary" else len(vocab)
     model = InfillModel(InfillConfig(len(vocab), out, embedding_dim=6, hidden_size=5, mlp_size=7))
     long_text = " ".join(["movie"] * 300) + " __ " + " ".join(["good"] * 300)  # 601 tokens
-    for fill in (infill.fill_blank, infill.blank_scores):
+    for fill in (blank_filling.fill_blank, blank_filling.blank_scores):
         with pytest.raises(ValueError, match=r"601 tokens.*at most 512"):
             fill(model, vocab, long_text, head, codes)
     just_over = " ".join(["movie"] * 256) + " __ " + " ".join(["good"] * 256)  # 513 tokens
     with pytest.raises(ValueError, match=r"513 tokens.*at most 512"):
-        infill.fill_blank(model, vocab, just_over, head, codes)
+        blank_filling.fill_blank(model, vocab, just_over, head, codes)
     at_limit = " ".join(["movie"] * 255) + " __ " + " ".join(["good"] * 256)  # 512 tokens
-    assert len(infill.fill_blank(model, vocab, at_limit, head, codes, k=3)) == 3
-    assert len(infill.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)) == 3
-    assert infill.MAX_TEXT_TOKENS == 512
+    assert len(blank_filling.fill_blank(model, vocab, at_limit, head, codes, k=3)) == 3
+    assert len(blank_filling.fill_blank(model, vocab, "The movie was __ !", head, codes, k=3)) == 3
+    assert blank_filling.MAX_TEXT_TOKENS == 512
 
 
 @pytest.mark.parametrize("head", ["binary", "softmax"])
@@ -204,7 +204,7 @@ def test_fill_blank_refuses_a_model_whose_output_is_not_finite(vocab, glove, hea
     with torch.no_grad():
         for p in model.parameters():
             p.fill_(float("nan"))
-    for fill in (infill.fill_blank, infill.blank_scores):
+    for fill in (blank_filling.fill_blank, blank_filling.blank_scores):
         with pytest.raises(ValueError, match="not finite"):
             fill(model, vocab, "The movie was __ !", head, codes)
 
@@ -227,15 +227,15 @@ def test_the_binary_head_without_codes_is_a_clear_error(vocab, head):
     needs_codes = "the binary head needs its word codes"
     for metric in infill.METRICS:
         with pytest.raises(ValueError, match=needs_codes):
-            infill.fill_blank(model, vocab, "The movie was __ !", "binary", metric=metric)
+            blank_filling.fill_blank(model, vocab, "The movie was __ !", "binary", metric=metric)
     with pytest.raises(ValueError, match=needs_codes):
-        infill.blank_scores(model, vocab, "The movie was __ !", "binary")
+        blank_filling.blank_scores(model, vocab, "The movie was __ !", "binary")
     with pytest.raises(ValueError, match=needs_codes):
         infill.word_scores(torch.zeros(2, 8), "binary")
     with pytest.raises(ValueError, match=needs_codes):
         infill.target_ranks(torch.zeros(2, 8), torch.tensor([4, 5]), "binary")
     with pytest.raises(ValueError, match="head must be one of"):
-        infill.fill_blank(model, vocab, "The movie was __ !", head + "s")
+        blank_filling.fill_blank(model, vocab, "The movie was __ !", head + "s")
 
 
 # ---------------------------------------------------------------- decoding in chunks (issue 23)
