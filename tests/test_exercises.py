@@ -7,6 +7,8 @@ notebook runs): about 15-40 s a chapter on a 2-core machine."""
 
 from __future__ import annotations
 
+import ast
+import builtins
 import csv
 import json
 import re
@@ -211,3 +213,35 @@ def test_badge_links_to_the_student_version():
         title = text(load(exercises.STUDENT_DIR / source.name)["cells"][0])
         assert re.search(rf"\]\({re.escape(exercises.colab_link(source.name))}\)", title)
         assert exercises.colab_link(source.name).endswith(f"/blob/main/exercises/{source.name}")
+
+
+def free_names(function: ast.FunctionDef) -> set[str]:
+    """Names `function` reads but neither receives, imports, assigns nor defines (builtins aside)."""
+    bound = set()
+    for node in ast.walk(function):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+    read = {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return read - bound - set(dir(builtins))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_checks_use_only_what_they_import_or_receive(source: Path):
+    # otter runs a check function with its parameters only: a name from the notebook's setup
+    # cell (say `nn`) works when the cell is run by hand and is a NameError under grading
+    problems = []
+    for cell in load(source)["cells"]:
+        if cell["cell_type"] != "code" or "def test_" not in text(cell):
+            continue
+        for node in ast.parse(text(cell)).body:
+            if isinstance(node, ast.FunctionDef) and free_names(node):
+                problems.append(f"{node.name}: {sorted(free_names(node))}")
+    assert not problems, f"{source.name}: checks read names they neither import nor receive: {problems}"
