@@ -205,10 +205,10 @@ writes one CSV row per submission: each question's score, the total, the points 
 re-executes each notebook from the top with the hidden checks; discussion questions are not scored
 (grade them by hand against the model answers in `solutions.ipynb`).
 
-Time: grading 30 submissions of chapter 01 (15 solved, 15 untouched) with `make grade` took
-11 min 45 s of wall time on this project's 2-core AMD EPYC while other jobs kept it busy (load
-average about 6; measured 2026-11-30), and 225 s of CPU time (7.5 s a notebook, mostly starting a
-kernel and importing torch). On an idle 2-core machine expect roughly the CPU time, about 4 minutes.
+Time: grading 30 submissions of chapter 01 (15 solved, 15 untouched) with `scripts/exercises.py
+grade` took 4 min 4 s of wall time on this project's idle 2-core AMD EPYC (one thread; measured
+2026-11-30), 232 s of CPU time (about 8 s a notebook, mostly starting a kernel and importing
+torch) and at most 419 MB of memory. Grading runs one notebook after another.
 """
 
 
