@@ -83,7 +83,9 @@ data: setup
 run: setup data
 	$(PY) scripts/run_chapters.py --out build $(NOTEBOOKS)
 
-NBVAL := $(BIN)/pytest -q -p no:cacheprovider --nbval --nbval-current-env \
+# NLPBOOK_STRICT_CHECKS=1: a notebook check that fails (utils.check) raises, so nbval fails even in
+# a cell whose other output it ignores.
+NBVAL := NLPBOOK_STRICT_CHECKS=1 $(BIN)/pytest -q -p no:cacheprovider --nbval --nbval-current-env \
 	--nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: unit nbval

@@ -249,3 +249,19 @@ def test_check_band_refuses_a_chapter_that_is_not_a_plain_name(tmp_path, monkeyp
     with pytest.raises(ValueError, match="chapter must be a plain name"):
         utils.check_band("acc", 0.5, 0.0, 1.0, chapter=bad)
     assert not any(tmp_path.rglob("*.json"))  # nothing written, inside the folder or out
+
+
+def test_check_prints_one_line_and_raises_only_when_strict(capsys, monkeypatch):
+    monkeypatch.delenv(utils.STRICT_CHECKS_ENV, raising=False)
+    utils.check("both LSTMs within 0.04 of each other", True)
+    utils.check("the model beats the baseline", False, "0.70 vs 0.75")
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ both LSTMs within 0.04 of each other",
+        "✗ the model beats the baseline (0.70 vs 0.75)",
+    ]
+    monkeypatch.setenv(utils.STRICT_CHECKS_ENV, "1")
+    utils.check("still fine", True)
+    with pytest.raises(utils.CheckFailed, match="✗ the model beats the baseline"):
+        utils.check("the model beats the baseline", False)
+    with pytest.raises(ValueError, match="claim"):
+        utils.check("", True)

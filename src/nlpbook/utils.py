@@ -245,6 +245,32 @@ def check_band(
         _write_atomically(path, json.dumps(records, indent=1, allow_nan=False))
 
 
+STRICT_CHECKS_ENV = "NLPBOOK_STRICT_CHECKS"
+
+
+class CheckFailed(AssertionError):
+    """A notebook check that failed while NLPBOOK_STRICT_CHECKS=1 (make test, CI)."""
+
+
+def check(claim: str, ok: bool, detail: str = "") -> None:
+    """Print one readable line for a claim the chapter makes: `✓ claim`, or `✗ claim (detail)`.
+
+    The check lives in the cell that computes its number, whose other output may vary by seed
+    and machine (nbval ignores it). So a failure must not rely on nbval comparing text: under
+    NLPBOOK_STRICT_CHECKS=1 (set by make test and CI) it raises CheckFailed, which nbval reports
+    in any cell. A student's run prints the ✗ line and goes on. Every chapter.
+    """
+    if not isinstance(claim, str) or not claim.strip():
+        raise ValueError(f"claim must be a non-empty sentence, not {claim!r}")
+    if bool(ok):
+        print(f"✓ {claim}")
+        return
+    line = f"✗ {claim}" + (f" ({detail})" if detail else "")
+    print(line)
+    if os.environ.get(STRICT_CHECKS_ENV) == "1":
+        raise CheckFailed(line)
+
+
 def _check_chapter(chapter: str) -> None:
     """A chapter names a results file inside $NLPBOOK_RESULTS: no folders, no '..'."""
     if not isinstance(chapter, str) or not re.fullmatch(r"\w[\w.-]*", chapter):
