@@ -47,3 +47,29 @@ def test_heatmap_checks_label_counts():
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["x", "y", "z"]
     with pytest.raises(ValueError, match="does not match"):
         plots.plot_heatmap(np.eye(2), ["a"], ["x", "y"])
+
+
+def test_palette_is_okabe_ito():
+    assert plots.PALETTE[:3] == ["#0072B2", "#E69F00", "#009E73"] and len(plots.PALETTE) == 8
+
+
+def test_show_displays_png_with_alt_in_html_metadata_and_text_and_closes(monkeypatch):
+    import base64
+    import matplotlib.pyplot as plt
+    from IPython import display as ipd
+
+    calls = []
+    monkeypatch.setattr(ipd, "display", lambda *a, **kw: calls.append((a, kw)))
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    plots.show(fig, alt='A line from (0, 0) to (1, 1), "rising"')
+    (data,), kw = calls[0]
+    assert kw["raw"] is True
+    assert kw["metadata"] == {"image/png": {"alt": 'A line from (0, 0) to (1, 1), "rising"'}}
+    assert base64.b64decode(data["image/png"])[:4] == b"\x89PNG"
+    assert 'alt="A line from (0, 0) to (1, 1), &quot;rising&quot;"' in data["text/html"]
+    assert data["text/html"].startswith('<img src="data:image/png;base64,' + data["image/png"])
+    assert data["text/plain"] == '<Figure: A line from (0, 0) to (1, 1), "rising">'
+    assert not plt.fignum_exists(fig.number)
+    with pytest.raises(ValueError, match="alt"):
+        plots.show(plt.figure(), alt=" ")

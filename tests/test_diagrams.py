@@ -1,0 +1,36 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
+
+from nlpbook import diagrams, plots  # noqa: E402
+
+
+def _boxes(fig):
+    return [p for p in fig.axes[0].patches if isinstance(p, FancyBboxPatch)]
+
+
+@pytest.mark.parametrize("chapter", ["01", "02", "03", "04", "05"])
+def test_pipeline_strip_draws_every_stage_and_fills_this_chapters(chapter):
+    fig = diagrams.pipeline_strip_figure(chapter)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert [t for t in texts if t in diagrams.STAGES] == list(diagrams.STAGES)
+    filled = [b for b in _boxes(fig) if b.get_facecolor()[:3] != (0.9333333333333333,) * 3]
+    assert len(filled) == len(diagrams.CHAPTER_STAGES[chapter][0])
+    assert f"Chapter {chapter}" in fig.axes[0].get_title()
+    matplotlib.pyplot.close(fig)
+
+
+def test_pipeline_alt_names_the_chapters_stages_and_unknown_chapters_fail():
+    assert "encoder (LSTM from scratch)" in diagrams.pipeline_alt("02")
+    with pytest.raises(ValueError, match="unknown chapter"):
+        diagrams.pipeline_strip_figure("09")
+
+
+def test_pipeline_strip_shows_one_image_with_alt(monkeypatch):
+    shown = []
+    monkeypatch.setattr(plots, "show", lambda fig, alt: shown.append(alt))
+    assert diagrams.pipeline_strip("01") is None
+    assert shown == [diagrams.pipeline_alt("01")]
