@@ -62,6 +62,7 @@ NOT_COPIES = {
     ("02", "evaluate"): "the hand-written loop is chapter 02's lesson; train.evaluate generalises it",
     ("02", "predict"): "a one-line wrapper that calls lstm.classify_review, not esim.predict",
     ("03", "tokenize"): "a one-line spaCy helper, not esim.tokenize (NLTK, for SNLI)",
+    ("03", "show"): "prints a row of token numbers for the reversal demo, not plots.show",
 }
 
 

@@ -16,10 +16,12 @@ and references are not prose. The notebooks are read fresh on every run: they ar
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from typing import NamedTuple
 
+import notebook_text as nbtext
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,6 +76,8 @@ SPREAD = re.compile(
     r"|results/spread\.json",
     re.I,
 )
+# A pointer to the chapter's Reproducibility box, whose records (checked) are then the source.
+SEE_BOX = re.compile(r"\bReproducibility\b")
 RUNTIME = re.compile(r"\bmake (?:notebooks|run)\b|run_chapters\.py")
 BENCHMARK = re.compile(r"benchmarks/(\w+)\.py")
 NO_SOURCE = "not in the outputs, no source named"
@@ -181,25 +185,52 @@ def sources(root: Path, chapter: str, clause: str, sentence: str, prose: Num):
         text = "\n".join(f.read_text(encoding="utf-8") for f in files)
         found.append((f"not in {names}", [n.value * n.factor for n in numbers(text)]))
     if prose.kind == "dur" and RUNTIME.search(sentence):  # {"05": {"seconds": 406.2, ...}, ...}
-        why, runs = recorded(root, "notebooks_run.json", "notebooks")
-        found.append((why, [runs[chapter]["seconds"]] if chapter in runs else []))
+        found.append(run_record(root, chapter))
     if SPREAD.search(clause):  # {"chapters": {"05": {metric: {"values": {seed: v}, "mean": ...}}}}
-        why, spread = recorded(root, "spread.json", "spread")
-        entries = spread.get("chapters", {}).get(chapter, {}).values()
-        stats = [v for e in entries for v in (e["mean"], e["std"], e["min"], e["max"])]
-        found.append((why, stats + [v for e in entries for v in e["values"].values()]))
+        found.append(spread_values(root, chapter))
+    if SEE_BOX.search(sentence):  # "about 0.80 (see Reproducibility)": the box's records hold it
+        found.append(spread_values(root, chapter))
+        if prose.kind == "dur":
+            found.append(run_record(root, chapter))
     return found
+
+
+def run_record(root: Path, chapter: str) -> tuple[str, list[float]]:
+    why, runs = recorded(root, "notebooks_run.json", "notebooks")
+    return why, [runs[chapter]["seconds"]] if chapter in runs else []
+
+
+def spread_values(root: Path, chapter: str) -> tuple[str, list[float]]:
+    why, spread = recorded(root, "spread.json", "spread")
+    entries = spread.get("chapters", {}).get(chapter, {}).values()
+    stats = [v for e in entries for v in (e["mean"], e["std"], e["min"], e["max"])]
+    return why, stats + [v for e in entries for v in e["values"].values()]
+
+
+def runtime_ok(seconds: list[float], prose: Num) -> bool:
+    """A title's "about N minutes": the recorded wall time rounded, or rounded up (a 10 s chapter
+    runs in "about 1 minute")."""
+    stated = [s / prose.factor for s in seconds]
+    return any(close(s * prose.factor, prose) or math.ceil(s) == prose.value for s in stated)
+
+
+def label(text: str, at: int) -> str:
+    """The bold label ("**Runtime:**") that the number at `at` follows on its line, or ""."""
+    line = text[text.rfind("\n", 0, at) + 1 : at]
+    found = re.findall(r"\*\*([^*]+?):?\*\*:?", line)
+    return found[-1].strip().lower() if found else ""
 
 
 def unaccounted(nb: dict, root: Path, chapter: str) -> list[tuple[int, str, str, str]]:
     """(cell index, number, why, sentence) for each measurement neither shown nor sourced."""
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     shown = [n for c in code for n in numbers(output_text(c))]
+    names, urls = nbtext.cited_names(nbtext.reference_entries(nb))
     missing = []
-    for index, cell in enumerate(nb["cells"]):
-        if cell["cell_type"] != "markdown":
+    for index, section, part in nbtext.markdown_parts(nb):
+        if section == nbtext.REFERENCES:  # years, volumes, pages, arXiv ids: citations, not results
             continue
-        for sentence, masked in sentences("".join(cell["source"])):
+        for sentence, masked in sentences(part):
             paths = clauses(masked)
             for prose in (n for n in numbers(masked) if n.kind != "int"):
                 if any(accounts(s, prose) for s in shown):
@@ -208,16 +239,46 @@ def unaccounted(nb: dict, root: Path, chapter: str) -> list[tuple[int, str, str,
                 clause = "".join(
                     c if p[-1] in held else "\0" for c, p in zip(sentence, paths, strict=True)
                 )
-                if ORIGINAL.search(clause):
+                why = account(root, chapter, section, index, sentence, clause, prose, names, urls)
+                if why is None:
                     continue
-                records = sources(root, chapter, clause, sentence, prose)
-                if any(close(value, prose) for _, values in records for value in values):
-                    continue
-                why = records[0][0] if records else NO_SOURCE
                 if SETTING.search(" ".join(sentence[: prose.at].split()[-3:])):
                     why += " (a setting? write it as code)"
                 missing.append((index, prose.text, why, " ".join(sentence.split())))
     return missing
+
+
+def account(root, chapter, section, index, sentence, clause, prose, names, urls) -> str | None:
+    """None if a number the outputs do not show has a source where it stands, else why not.
+
+    - `## Reproducibility`, the box of bookkeeping: the chapter's record in results/spread.json
+      and, for a duration, its wall time in results/notebooks_run.json.
+    - the title cell: **Runtime:** is the recorded wall time; **Study time:** an estimate.
+    - `## Notes on the original`: a sentence that names its source (the original, a reference's
+      author or URL) is taken on trust.
+    - the lesson: a clause that names the original work or a reference is taken on trust; one that
+      says "see Reproducibility" (or names the seed spread) is checked against the records.
+    """
+    sourced = ORIGINAL.search(clause) or nbtext.names_a_reference(clause, names, urls)
+    if section == nbtext.REPRODUCIBILITY:
+        why, values = spread_values(root, chapter)
+        if prose.kind == "dur":
+            why, values = run_record(root, chapter)
+        return None if any(close(v, prose) for v in values) else why
+    if index == 0 and (kind := label(sentence, prose.at)):
+        if kind.startswith("study"):
+            return None
+        if kind.startswith("runtime") and prose.kind == "dur":
+            why, values = run_record(root, chapter)
+            return None if runtime_ok(values, prose) else why
+    if section == nbtext.NOTES:
+        sourced = ORIGINAL.search(sentence) or nbtext.names_a_reference(sentence, names, urls)
+    if sourced:
+        return None
+    records = sources(root, chapter, clause, sentence, prose)
+    if any(close(value, prose) for _, values in records for value in values):
+        return None
+    return records[0][0] if records else NO_SOURCE
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -332,3 +393,122 @@ def test_self_sentences_split_on_sentence_ends_and_list_items_only():
     text = "First, e.g. 0.5 here. Then Chen et al. (2017) said. **Bold.** Next (x).\n- a 0.1\n- b"
     expected = ["First, e.g. 0.5 here.", "Then Chen et al. (2017) said.", "**Bold.**", "Next (x)."]
     assert [s.strip() for s, _ in sentences(text)] == [*expected, "- a 0.1", "- b"]
+
+
+# ---------------------------------------------------------------- issue 28: the end sections
+
+
+def chapter(*markdown: str) -> dict:
+    """A fake chapter: a title cell, the code cell of OUTPUT, then one markdown cell each."""
+    stream = {"output_type": "stream", "name": "stdout", "text": [OUTPUT]}
+    code = {"cell_type": "code", "source": [], "outputs": [stream]}
+    cells = [{"cell_type": "markdown", "source": [m]} for m in markdown]
+    return {"cells": [cells[0], code, *cells[1:]]}
+
+
+def records(root: Path) -> None:
+    """Chapter 05's records: a test accuracy over five seeds and a 410 s run."""
+    (root / "results").mkdir()
+    stats = {"mean": 0.8125, "std": 0.0105, "min": 0.7983, "max": 0.8217}
+    metric = {"values": {"0": 0.8017, "1": 0.8183}, **stats}
+    spread = {"chapters": {"05": {"test accuracy": metric}, "04": {"x": {**metric, "mean": 0.5}}}}
+    (root / "results" / "spread.json").write_text(json.dumps(spread))
+    runs = {
+        "05": {"seconds": 410.0, "cpu": "AMD EPYC", "date": "2026-11-30"},
+        "04": {"seconds": 62},
+    }
+    (root / "results" / "notebooks_run.json").write_text(json.dumps(runs))
+
+
+def found(nb: dict, root: Path, why: bool = False) -> list:
+    return [(n, r) if why else n for _, n, r, _ in unaccounted(nb, root, "05")]
+
+
+BOX = (
+    "## Reproducibility\n\nThe outputs above come from one run: 410 s (6.8 minutes) on a 2-core AMD"
+    " EPYC, 2026-11-30, seed 0, one thread. Over seeds 0-4 the test accuracy was 0.81 ± 0.01"
+    " (0.798 to 0.822; seed 1: 0.818). Re-run with `make notebooks`; `NLPBOOK_SEED=3`; `make spread`."
+)
+
+
+def test_self_the_reproducibility_box_is_checked_against_the_records(tmp_path):
+    nb = chapter("# Chapter 05: x", BOX)
+    no_run, no_spread = (
+        "no results/notebooks_run.json (run make notebooks)",
+        "no results/spread.json (run make spread)",
+    )
+    assert found(nb, tmp_path, True) == [("410 s", no_run), ("6.8 minutes", no_run)] + [
+        (n, no_spread) for n in ("0.81", "0.01", "0.798", "0.822", "0.818")
+    ]
+    records(tmp_path)
+    assert found(nb, tmp_path) == []
+    wrong = BOX.replace("0.798", "0.789").replace("410 s", "401 s").replace("0.818", "0.5")
+    # 0.5 is chapter 04's mean, not chapter 05's: each number is the chapter's own record
+    assert found(chapter("# Chapter 05: x", wrong), tmp_path) == ["401 s", "0.789", "0.5"]
+
+
+def test_self_see_reproducibility_points_at_the_records(tmp_path):
+    records(tmp_path)
+    lesson = "The LSTM reaches about 0.81 (see Reproducibility), never above 0.822; it beats 0.70."
+    assert found(chapter("# Chapter 05: x", lesson), tmp_path) == ["0.70"]
+    wrong = "The LSTM reaches about 0.85 (see Reproducibility)."
+    assert found(chapter("# Chapter 05: x", wrong), tmp_path, True) == [
+        ("0.85", "not in results/spread.json")
+    ]
+
+
+def test_self_references_are_citations_and_name_their_authors(tmp_path):
+    references = (
+        "## References\n\n- Chen, Q., Zhu, X., Ling, Z. et al. (2017). Enhanced LSTM for natural"
+        " language inference. ACL 2017, pp. 1657–1668. arXiv:1609.06038. https://aclanthology.org/P17-1152\n"
+        "- Ben Trevett (2019). *PyTorch Sentiment Analysis*, notebook 2."
+        " https://github.com/bentrevett/pytorch-sentiment-analysis\n"
+    )
+    lesson = "Trevett's notebook reached 86.8%; Chen and colleagues 88.0%; we got 0.93 (0.876)."
+    nb = chapter("# Chapter 05: x", lesson, references)
+    assert found(nb, tmp_path) == ["0.93"]  # a name from References is a source; no entry is prose
+
+
+def test_self_notes_on_the_original_name_their_source_per_sentence(tmp_path):
+    notes = (
+        "## Notes on the original\n\nTrevett's notebook trains for 5 epochs and reports 86.8%."
+        " Its test split was used for early stopping, worth about 0.4%."
+        " The article reached 0.94 on dev."
+    )
+    references = (
+        "## References\n\n- Ben Trevett (2019). PyTorch Sentiment Analysis. https://x.org\n"
+    )
+    assert found(chapter("# Chapter 05: x", notes, references), tmp_path) == ["0.4%"]
+
+
+def test_self_title_runtime_is_the_recorded_one_and_study_time_an_estimate(tmp_path):
+    records(tmp_path)  # 410 s: 6.8 minutes
+    title = "# Chapter 05: x\n\n**Runtime:** about {} minutes on a 2-core CPU · **Study time:** about 2.5 hours"
+    for stated, ok in (("7", True), ("6.8", True), ("6", False), ("9", False)):
+        assert found(chapter(title.format(stated)), tmp_path) == (
+            [] if ok else [f"{stated} minutes"]
+        )
+    runs = json.loads((tmp_path / "results" / "notebooks_run.json").read_text())
+    runs["05"]["seconds"] = 10.4  # a 10 s chapter runs in "about 1 minute" (rounded up)
+    (tmp_path / "results" / "notebooks_run.json").write_text(json.dumps(runs))
+    assert found(chapter(title.format("1")), tmp_path) == []
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_self_a_number_planted_in_a_real_chapter_fails(path: Path):
+    """A wrong number put into a copy of the chapter, in its lesson, its Reproducibility box (one is
+    added if it has none yet) and next to a "see Reproducibility", is reported."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    chapter_id = path.name[:2]
+    before = {n for _, n, _, _ in unaccounted(nb, ROOT, chapter_id)}
+    lesson = next(i for i, c in enumerate(nb["cells"]) if i > 0 and c["cell_type"] == "markdown")
+    nb["cells"][lesson]["source"] = [*nb["cells"][lesson]["source"], "\n\nIt reaches 0.9731 here."]
+    box = [p for p in nbtext.markdown_parts(nb) if p.section == nbtext.REPRODUCIBILITY]
+    planted = "\n\nOver seeds 0-4 the accuracy was 0.9732 ± 0.0123; the run took 9876 s."
+    if box:
+        nb["cells"][box[-1].cell]["source"] = [*nb["cells"][box[-1].cell]["source"], planted]
+    else:
+        nb["cells"].append({"cell_type": "markdown", "source": ["## Reproducibility" + planted]})
+    nb["cells"].append({"cell_type": "markdown", "source": ["About 0.9733 (see Reproducibility)."]})
+    after = {n for _, n, _, _ in unaccounted(nb, ROOT, chapter_id)}
+    assert after - before == {"0.9731", "0.9732", "0.0123", "9876 s", "0.9733"}
