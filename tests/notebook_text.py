@@ -112,3 +112,14 @@ def names_a_reference(text: str, names: set[str], urls: set[str]) -> bool:
     if any(u in text for u in urls):
         return True
     return any(re.search(rf"\b{re.escape(n)}\b", text) for n in names)
+
+
+# Code, link targets and URLs are not prose: blanked out with offsets kept.
+CODE = [r"```.*?```", r"`[^`\n]*`", r"\$\$.*?\$\$", r"\$[^$\n]+\$", r"\]\([^)\n]*\)", URL.pattern]
+CODE_RE = [re.compile(p, re.S) for p in CODE]
+
+
+def mask_code(markdown: str) -> str:
+    for pattern in CODE_RE:
+        markdown = pattern.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), markdown)
+    return markdown
