@@ -34,3 +34,12 @@ def test_pipeline_strip_shows_one_image_with_alt(monkeypatch):
     monkeypatch.setattr(plots, "show", lambda fig, alt: shown.append(alt))
     assert diagrams.pipeline_strip("01") is None
     assert shown == [diagrams.pipeline_alt("01")]
+
+
+def test_lstm_cell_diagram_draws_four_gates_and_six_equations():
+    fig = diagrams.lstm_cell_figure()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert sum(t in ("σ", "tanh") for t in texts) == 5  # three sigmoid gates, the candidate, tanh(c_t)
+    assert [t[:3] for t in texts if t[:1] == "(" and ":" in t] == [f"({k})" for k in range(1, 7)]
+    assert "forget gate" in diagrams.LSTM_CELL_ALT
+    matplotlib.pyplot.close(fig)

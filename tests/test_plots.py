@@ -73,3 +73,41 @@ def test_show_displays_png_with_alt_in_html_metadata_and_text_and_closes(monkeyp
     assert not plt.fignum_exists(fig.number)
     with pytest.raises(ValueError, match="alt"):
         plots.show(plt.figure(), alt=" ")
+
+
+def test_sigmoid_and_bce_draws_both_panels_and_shades_the_flat_regions():
+    z = torch.linspace(-20, 20, 41)
+    fig = plots.plot_sigmoid_and_bce(z, torch.sigmoid(z), torch.sigmoid(z) * (1 - torch.sigmoid(z)),
+                                     {"exact": z.abs(), "clamped": z.abs().clamp(max=16)}, flat=[(16, 20)])
+    left, right = fig.axes
+    assert len(left.get_lines()) >= 2 and [l.get_label() for l in right.get_lines()] == ["exact", "clamped"]
+    assert right.get_xlabel().startswith("logit") and len(right.patches) == 1
+
+
+def test_descent_path_draws_contours_and_the_path():
+    path = torch.tensor([[0.0, 0.0], [0.5, 0.4], [1.0, 1.0]])
+    fig = plots.plot_descent_path(lambda ws: (ws - 1).pow(2).sum(1), path)
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.0, 0.5, 1.0])
+    assert ax.get_xlabel() == "w₁" and "after 2 steps" in [l.get_label() for l in ax.get_lines()]
+
+
+def test_gradient_reach_plots_norm_against_distance():
+    fig = plots.plot_gradient_reach({"rnn": torch.tensor([1e-6, 1e-3, 1.0])})
+    line = fig.axes[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), [2, 1, 0])
+    assert fig.axes[0].get_yscale() == "log" and "distance" in fig.axes[0].get_xlabel()
+
+
+def test_length_histogram_marks_the_cut_and_the_share_beyond_it():
+    fig = plots.plot_length_histogram([10, 20, 200, 300], cut=128, bins=4)
+    ax = fig.axes[0]
+    assert ax.get_lines()[0].get_xdata()[0] == 128 and "50.0% are longer" in ax.get_legend().texts[0].get_text()
+    assert ax.get_ylabel() == "reviews"
+
+
+def test_word_weights_draws_one_bar_per_word_sorted():
+    fig = plots.plot_word_weights(["bad", "great", "ok"], torch.tensor([-2.0, 3.0, 0.5]))
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["bad", "ok", "great"]
+    assert len(ax.patches) == 3

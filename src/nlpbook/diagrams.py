@@ -126,3 +126,98 @@ def pipeline_alt(chapter: str) -> str:
 def pipeline_strip(chapter: str, alt: str | None = None) -> None:
     """Show the "where we are" strip for a chapter, with alt text. One line at each chapter's top."""
     plots.show(pipeline_strip_figure(chapter), alt=alt or pipeline_alt(chapter))
+
+
+def _node(ax, x: float, y: float, text: str, color: str = "#FFFFFF") -> None:
+    """A small round operator node (×, +, tanh) on a line of the cell diagram."""
+    ax.add_patch(plt.Circle((x, y), 0.26, facecolor=color, edgecolor="#000000", linewidth=1.2, zorder=3))
+    ax.text(x, y, text, ha="center", va="center", fontsize=9 if len(text) > 1 else 13, zorder=4)
+
+
+def _line(ax, xs, ys, arrow: bool = False, **kw) -> None:
+    style = {"color": "#333333", "linewidth": 1.4, "zorder": 1}
+    style.update(kw)
+    ax.plot(xs, ys, **style)
+    if arrow:
+        _arrow(ax, xs[-2], ys[-2], xs[-1], ys[-1], color=style["color"], linewidth=style["linewidth"])
+
+
+LSTM_GATES = (  # name, symbol, x, activation, colour index in PALETTE, equation
+    ("forget gate", "f", 2.2, "σ", 3, r"$f_t = \sigma(W_{if}x_t + W_{hf}h_{t-1} + b_f)$"),
+    ("input gate", "i", 3.5, "σ", 0, r"$i_t = \sigma(W_{ii}x_t + W_{hi}h_{t-1} + b_i)$"),
+    ("candidate", "g", 4.8, "tanh", 2, r"$g_t = \tanh(W_{ig}x_t + W_{hg}h_{t-1} + b_g)$"),
+    ("output gate", "o", 6.3, "σ", 4, r"$o_t = \sigma(W_{io}x_t + W_{ho}h_{t-1} + b_o)$"),
+)
+
+
+def lstm_cell_figure():
+    """The LSTM cell: the cell-state line along the top (scaled by f_t, added to by i_t ⊙ g_t),
+    the three sigmoid gates and the tanh candidate fed by [x_t, h_{t-1}], the output h_t, and the
+    equation of each part beside it, numbered as drawn. Chapter 02."""
+    fig, ax = plt.subplots(figsize=(12, 4.6))
+    top, gate_y, bottom, mix_y = 5.0, 2.3, 0.7, 3.6
+    # the cell-state line: c_{t-1} -> x f_t -> + i_t*g_t -> c_t
+    _line(ax, [0.2, 8.9], [top, top], arrow=True, linewidth=2.6, color=plots.PALETTE[7])
+    ax.text(0.2, top + 0.35, r"$c_{t-1}$", fontsize=12)
+    ax.text(8.6, top + 0.35, r"$c_t$", fontsize=12)
+    ax.text(4.6, top + 0.55, "cell state: only scaled and added to", fontsize=9, ha="center", style="italic")
+    # [x_t, h_{t-1}] line along the bottom, branching up to each gate
+    _line(ax, [0.2, 6.3], [bottom, bottom])
+    ax.text(0.2, bottom - 0.45, r"$h_{t-1}$", fontsize=12)
+    _line(ax, [1.2, 1.2], [-0.2, bottom])
+    ax.text(1.35, -0.25, r"$x_t$", fontsize=12)
+    for k, (name, symbol, x, act, color, _) in enumerate(LSTM_GATES, start=1):
+        _line(ax, [x, x], [bottom, gate_y - 0.35], arrow=True)
+        _box(ax, x, gate_y, 0.9, 0.7, act, True, fontsize=11)
+        ax.patches[-1].set_facecolor(plots.PALETTE[color])
+        ax.text(x + 0.08, gate_y + 0.7, f"({k}) {symbol}$_t$", fontsize=9, ha="left")
+    f_x, i_x, g_x, o_x = (gate[2] for gate in LSTM_GATES)
+    # forget: f_t scales the old cell state
+    _line(ax, [f_x, f_x], [gate_y + 0.35, top - 0.26], arrow=True)
+    _node(ax, f_x, top, "×")
+    # input: i_t * g_t is added to it
+    mix_x = (i_x + g_x) / 2
+    _line(ax, [i_x, i_x, mix_x - 0.26], [gate_y + 0.35, mix_y, mix_y], arrow=True)
+    _line(ax, [g_x, g_x, mix_x + 0.26], [gate_y + 0.35, mix_y, mix_y], arrow=True)
+    _node(ax, mix_x, mix_y, "×")
+    _line(ax, [mix_x, mix_x], [mix_y + 0.26, top - 0.26], arrow=True)
+    _node(ax, mix_x, top, "+")
+    ax.text(mix_x + 0.35, top - 0.5, "(5)", fontsize=9)
+    # output: h_t = o_t * tanh(c_t)
+    out_x = 7.6
+    _line(ax, [out_x, out_x], [top, mix_y + 1.0 + 0.26], arrow=True)
+    _node(ax, out_x, mix_y + 1.0 - 0.15, "tanh")
+    _line(ax, [out_x, out_x], [mix_y + 0.85 - 0.26, mix_y + 0.26], arrow=True)
+    _line(ax, [o_x, o_x, out_x - 0.26], [gate_y + 0.35, mix_y, mix_y], arrow=True)
+    _node(ax, out_x, mix_y, "×")
+    _line(ax, [out_x + 0.26, 8.9], [mix_y, mix_y], arrow=True)
+    _line(ax, [8.5, 8.5, 0.2], [mix_y, -0.05, -0.05], color="0.6", linestyle=":")
+    ax.text(8.95, mix_y - 0.1, r"$h_t$", fontsize=12)
+    ax.text(out_x + 0.35, mix_y + 0.35, "(6)", fontsize=9)
+    ax.text(4.6, -0.45, r"$h_t$ is fed back as the next step's $h_{t-1}$", fontsize=8, color="0.4")
+    # the equations, numbered as drawn
+    lines = [f"({k}) {name}: {eq}" for k, (name, _, _, _, _, eq) in enumerate(LSTM_GATES, start=1)]
+    lines += [r"(5) cell update: $c_t = f_t \odot c_{t-1} + i_t \odot g_t$",
+              r"(6) hidden state: $h_t = o_t \odot \tanh(c_t)$"]
+    for k, text in enumerate(lines):
+        ax.text(9.6, top - 0.1 - 0.8 * k, text, fontsize=10, va="center")
+    ax.set_xlim(0, 15.4)
+    ax.set_ylim(-0.7, 5.8)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title("One step of an LSTM cell (biases b combine nn.LSTM's b_ih and b_hh)", fontsize=11)
+    return fig
+
+
+LSTM_CELL_ALT = (
+    "Diagram of one LSTM step. Along the top runs the cell state from c_{t-1} to c_t: it is "
+    "multiplied by the forget gate f_t and then has i_t times g_t added to it. Below, the input "
+    "x_t and the previous hidden state h_{t-1} feed four boxes: the forget gate (sigmoid), the input "
+    "gate (sigmoid), the candidate (tanh) and the output gate (sigmoid). The new hidden state h_t is "
+    "the output gate times tanh of c_t. The six equations are listed on the right, numbered as drawn."
+)
+
+
+def lstm_cell(alt: str = LSTM_CELL_ALT) -> None:
+    """Show the LSTM cell diagram with its alt text. Chapter 02."""
+    plots.show(lstm_cell_figure(), alt=alt)

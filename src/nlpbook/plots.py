@@ -153,3 +153,116 @@ def show(fig, alt: str, dpi: int = 100) -> None:
     img = f'<img src="data:image/png;base64,{png}" alt="{html.escape(alt, quote=True)}" />'
     data = {"text/html": img, "image/png": png, "text/plain": f"<Figure: {alt}>"}
     display(data, raw=True, metadata={"image/png": {"alt": alt}})
+
+
+def plot_sigmoid_and_bce(
+    z, sigma, dsigma, losses: dict, flat: Sequence[tuple[float, float]] = ()
+):
+    """Left: the sigmoid and its derivative against the logit z. Right: the BCE loss of each
+    named curve against z, with the regions where a clamp makes the loss flat shaded. Chapter 01."""
+    z = np.asarray(torch.as_tensor(z).detach().cpu())
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    left.plot(z, np.asarray(torch.as_tensor(sigma).detach()), color=PALETTE[0], lw=2, label="σ(z)")
+    left.plot(z, np.asarray(torch.as_tensor(dsigma).detach()), "--", color=PALETTE[1], lw=2,
+              label="σ'(z) = σ(z)(1 − σ(z))")
+    left.axhline(0.5, color="0.6", lw=0.6)
+    left.axvline(0, color="0.6", lw=0.6)
+    left.set_xlabel("logit z = w·x + b")
+    left.set_ylabel("probability / slope")
+    left.set_title("the sigmoid")
+    left.legend(fontsize=8)
+    styles = ["-", "--", ":", "-."]
+    for k, (name, values) in enumerate(losses.items()):
+        right.plot(z, np.asarray(torch.as_tensor(values).detach()), styles[k % 4],
+                   color=PALETTE[k % len(PALETTE)], lw=2, label=name)
+    for k, (lo, hi) in enumerate(flat):
+        right.axvspan(lo, hi, color="0.85", zorder=0, label="clamp: flat, zero gradient" if k == 0 else None)
+    right.set_xlabel("logit z = w·x + b")
+    right.set_ylabel("loss (nats)")
+    right.set_title("binary cross-entropy of one student")
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_descent_path(
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],
+    path,
+    span: float = 1.0,
+    resolution: int = 120,
+    axis_labels: Sequence[str] = ("w₁", "w₂"),
+):
+    """Contours of a loss over two weights, loss_fn((G, 2) weights) -> (G,), with the path that
+    gradient descent took (path: (steps, 2)) drawn on top, start and end marked. Chapter 01."""
+    path = np.asarray(torch.as_tensor(path).detach().cpu(), dtype=float)
+    lo = path.min(0) - span
+    hi = path.max(0) + span
+    g1, g2 = np.meshgrid(np.linspace(lo[0], hi[0], resolution), np.linspace(lo[1], hi[1], resolution))
+    grid = torch.tensor(np.stack([g1.ravel(), g2.ravel()], axis=1), dtype=torch.float32)
+    with torch.no_grad():
+        values = np.asarray(loss_fn(grid).detach().cpu()).reshape(g1.shape)
+    fig, ax = plt.subplots(figsize=(5.5, 4.4))
+    contours = ax.contour(g1, g2, values, levels=15, cmap="viridis", linewidths=0.8)
+    ax.clabel(contours, fontsize=7, fmt="%.2f")
+    ax.plot(path[:, 0], path[:, 1], "-", color=PALETTE[3], lw=2, label="gradient descent")
+    ax.plot(*path[0], "o", color=PALETTE[3], ms=8, label="start")
+    ax.plot(*path[-1], "*", color=PALETTE[7], ms=14, label=f"after {len(path) - 1} steps")
+    ax.set_xlabel(axis_labels[0])
+    ax.set_ylabel(axis_labels[1])
+    ax.set_title("training loss over the two weights")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_gradient_reach(norms: dict, ylabel: str = "‖∂h_T / ∂x_t‖", title: str = ""):
+    """How far back a gradient reaches: each curve's norm against the distance T − t from the
+    last step, on a log scale (norms: name -> (T,) values, index t). Chapter 02."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    styles = ["-", "--", ":", "-."]
+    for k, (name, values) in enumerate(norms.items()):
+        values = np.asarray(torch.as_tensor(values).detach().cpu(), dtype=float)
+        distance = np.arange(len(values))[::-1]  # T - t for t = 0 .. T-1, with T the last index
+        ax.semilogy(distance, values, styles[k % 4], color=PALETTE[k % len(PALETTE)], lw=2, label=name)
+    ax.set_xlabel("distance T − t (steps back from the last word)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_histogram(lengths: Sequence[int], cut: int, bins: int = 40, unit: str = "tokens"):
+    """Histogram of text lengths with the truncation length marked and the share above it. Chapter 02."""
+    lengths = np.asarray(lengths)
+    fig, ax = plt.subplots(figsize=(6.5, 3.2))
+    ax.hist(lengths, bins=bins, color=PALETTE[0], edgecolor="white")
+    longer = float((lengths > cut).mean())
+    ax.axvline(cut, color=PALETTE[3], lw=2, ls="--", label=f"cut at {cut}: {longer:.1%} are longer")
+    ax.set_xlabel(f"review length ({unit})")
+    ax.set_ylabel("reviews")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_word_weights(words: Sequence[str], weights, title: str = ""):
+    """Horizontal bars of a linear model's word weights, negative and positive in two colours
+    (and hatched differently, for greyscale). Chapter 02."""
+    weights = np.asarray(torch.as_tensor(weights).detach().cpu(), dtype=float)
+    order = np.argsort(weights)
+    fig, ax = plt.subplots(figsize=(6, 0.28 * len(words) + 1.2))
+    colors = [PALETTE[3] if weights[k] < 0 else PALETTE[0] for k in order]
+    hatches = ["//" if weights[k] < 0 else "" for k in order]
+    bars = ax.barh(range(len(order)), weights[order], color=colors, edgecolor="black", linewidth=0.4)
+    for bar, hatch in zip(bars, hatches, strict=True):
+        bar.set_hatch(hatch)
+    ax.set_yticks(range(len(order)), labels=[words[k] for k in order])
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel("weight (change in the logit when the word occurs)")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
