@@ -43,3 +43,17 @@ def test_lstm_cell_diagram_draws_four_gates_and_six_equations():
     assert [t[:3] for t in texts if t[:1] == "(" and ":" in t] == [f"({k})" for k in range(1, 7)]
     assert "forget gate" in diagrams.LSTM_CELL_ALT
     matplotlib.pyplot.close(fig)
+
+
+def test_esim_diagram_draws_every_stage_with_shapes_and_two_sentences():
+    fig = diagrams.esim_architecture_figure()
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    titles = [t for t in texts if t.split(":")[0].split("\n")[0] in
+              ("embedding", "input encoding", "soft alignment", "enhancement", "projection F (ReLU)",
+               "average + max", "MLP (tanh)")]
+    assert len(titles) == len(diagrams.ESIM_STAGES) == 7
+    # two boxes per sentence-wise stage, one shared box where the sentences meet (alignment, MLP)
+    assert len(_boxes(fig)) == 2 * 5 + 2
+    assert sum("(B, 4H)" in t for t in texts) == 2 and any("logits (B, 3)" in t for t in texts)
+    assert "premise" in diagrams.ESIM_ALT and "(B, Ta, Tb)" in diagrams.ESIM_ALT
+    matplotlib.pyplot.close(fig)

@@ -221,3 +221,69 @@ LSTM_CELL_ALT = (
 def lstm_cell(alt: str = LSTM_CELL_ALT) -> None:
     """Show the LSTM cell diagram with its alt text. Chapter 02."""
     plots.show(lstm_cell_figure(), alt=alt)
+
+
+ESIM_STAGES = (  # column title, premise row, hypothesis row (None: one box across both rows), has weights
+    ("embedding\n+ exact-match flag", "(B, $T_a$, E+1)", "(B, $T_b$, E+1)", True),
+    ("input encoding:\none BiLSTM\nfor both", r"$\bar a$: (B, $T_a$, 2H)", r"$\bar b$: (B, $T_b$, 2H)", True),
+    ("soft alignment:\n" r"$e = \bar a\, \bar b^\top$," "\nmasked softmax", None, None, False),
+    ("enhancement:\n" r"$[\bar a; \tilde a; \bar a - \tilde a; \bar a \odot \tilde a]$", r"$m_a$: (B, $T_a$, 8H)",
+     r"$m_b$: (B, $T_b$, 8H)", False),
+    ("projection F (ReLU)\n+ composition\nBiLSTM", r"$v_a$: (B, $T_a$, 2H)", r"$v_b$: (B, $T_b$, 2H)", True),
+    ("average + max\npooling over\nreal words", "(B, 4H)", "(B, 4H)", False),
+    ("MLP (tanh)", None, None, True),
+)
+
+
+def esim_architecture_figure():
+    """ESIM as a left-to-right flow: premise on the top row, hypothesis on the bottom row, the two
+    meeting in the soft alignment and again in the MLP; each box gives its output's shape. Blue
+    boxes have trainable weights, grey ones do not. Chapter 04."""
+    fig, ax = plt.subplots(figsize=(15, 4.8))
+    step, width, height, rows = 2.35, 1.95, 0.95, {"a": 2.2, "b": 0.6}
+    ax.text(-1.75, rows["a"], "premise ids\n(B, $T_a$)", ha="center", va="center", fontsize=9)
+    ax.text(-1.75, rows["b"], "hypothesis ids\n(B, $T_b$)", ha="center", va="center", fontsize=9)
+    previous = {"a": -1.1, "b": -1.1}
+    for k, (title, shape_a, shape_b, weights) in enumerate(ESIM_STAGES):
+        x = k * step
+        ax.text(x, 3.25, title, ha="center", va="bottom", fontsize=8.5, fontweight="bold")
+        if shape_a is None:  # one box across both rows: the sentences meet here
+            middle = (rows["a"] + rows["b"]) / 2
+            label = (r"$\tilde a$: (B, $T_a$, 2H)" "\n" r"$\tilde b$: (B, $T_b$, 2H)" "\n" r"weights (B, $T_a$, $T_b$)"
+                     if k == 2 else "v: (B, 8H)\n↓\nlogits (B, 3)")
+            _box(ax, x, middle, width, rows["a"] - rows["b"] + height, label, weights, fontsize=8.5)
+            for row in rows.values():
+                _arrow(ax, previous["a" if row == rows["a"] else "b"], row, x - width / 2, row)
+            previous = {"a": x + width / 2, "b": x + width / 2}
+            continue
+        for name, shape in (("a", shape_a), ("b", shape_b)):
+            _box(ax, x, rows[name], width, height, shape, weights, fontsize=8.5)
+            _arrow(ax, previous[name], rows[name], x - width / 2, rows[name])
+            previous[name] = x + width / 2
+    ax.text(5.5 * step, -0.3, r"$v = [v_{a,\mathrm{ave}}; v_{a,\max}; v_{b,\mathrm{ave}}; v_{b,\max}]$", ha="center", fontsize=8,
+            color="0.3")
+    ax.text(-2.5, -0.75, r"B batch, $T_a$ / $T_b$ sentence lengths, E embedding size, H hidden size; "
+            "blue: trainable weights, grey: no weights", fontsize=8.5, color="0.3")
+    ax.set_xlim(-2.6, (len(ESIM_STAGES) - 1) * step + width / 2 + 0.1)
+    ax.set_ylim(-0.95, 4.3)
+    ax.set_axis_off()
+    ax.set_title("ESIM: encode each sentence, align them, compare, compose, pool, classify", fontsize=11)
+    return fig
+
+
+ESIM_ALT = (
+    "Diagram of ESIM as a left-to-right flow with the premise on the top row and the hypothesis on the "
+    "bottom row. Each sentence's word ids go through an embedding with the exact-match flag, shape "
+    "(B, T, E+1), and the shared input-encoding BiLSTM, shape (B, T, 2H). One soft-alignment box spanning "
+    "both rows computes the alignment matrix e of shape (B, Ta, Tb) and, with a masked softmax, each "
+    "word's aligned summary of the other sentence, shape (B, T, 2H). Enhancement concatenates a word, its "
+    "aligned summary, their difference and product, shape (B, T, 8H); a ReLU projection and the "
+    "composition BiLSTM give (B, T, 2H); average and max pooling over real words give (B, 4H) per "
+    "sentence; the four pooled vectors are concatenated to (B, 8H) and an MLP with tanh gives 3 logits. "
+    "Blue boxes have trainable weights, grey boxes do not."
+)
+
+
+def esim_architecture(alt: str = ESIM_ALT) -> None:
+    """Show the ESIM architecture diagram with its alt text. Chapter 04."""
+    plots.show(esim_architecture_figure(), alt=alt)
