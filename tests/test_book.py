@@ -1,8 +1,12 @@
 """The rendered book: `scripts/build_book.py` (what `make book` runs) builds it from the committed
 notebooks, and a real headless browser (Debian's chromium, driven by Playwright) opens every
 page from a server on 127.0.0.1. Every chapter page loads with no console error and no request
-leaving the machine, and shows a plot and rendered math; screenshots of the landing page and
-chapter 03 land in build/book-screenshots/.
+leaving the machine, and shows rendered math and as many figures as its notebook has image
+outputs; every image of a page is loaded and decoded (naturalWidth > 0) and every figure has alt
+text (issue 29). Without a browser, the built HTML is read too: every <img> has alt text and a
+source that is there (a data URI that decodes to an image, or a file of the site), so a broken
+figure reference fails. Screenshots of the landing page and every chapter land in
+build/book-screenshots/ (to read by eye).
 
 Needs the book tools (`make book` installs them; npm fetches MathJax) and /usr/bin/chromium (`apt-get install
 chromium`); without them the tests skip, except under CI (CI=true) or NLPBOOK_REQUIRE_BOOK=1,
@@ -11,16 +15,19 @@ where they fail.
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import threading
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pytest
 
@@ -116,6 +123,26 @@ def open_page(browser, url: str):
     return page, problems
 
 
+# Load every image of the article now (lazy ones too) and decode it: [src, naturalWidth] each,
+# width 0 for one that failed to load or decode.
+DECODE_ALL = """() => Promise.all([...document.querySelectorAll("article img")].map(i => {
+    i.loading = "eager";
+    return i.decode().then(() => [i.src.slice(0, 80), i.naturalWidth], () => [i.src.slice(0, 80), 0]);
+}))"""
+
+
+def figures_in(path: Path) -> int:
+    """Image outputs of a notebook's code cells (each one figure in the book)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return sum(
+        1
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
+        for output in cell.get("outputs", [])
+        if any(m.startswith("image/") for m in output.get("data", {}))
+    )
+
+
 def wait_for_math(page) -> int:
     """MathJax typesets after load: wait until it has, return the rendered formulas."""
     page.wait_for_function(
@@ -152,8 +179,16 @@ def test_chapter_page(site, browser, chapter):
     assert not page.locator("mjx-merror").count(), "MathJax could not typeset a formula"
     plots = page.locator("div.cell_output img")
     assert plots.count() >= 1, "no plot"
-    widths = plots.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
-    assert all(w > 0 for w in widths), f"a plot did not load: {widths}"
+    expected = figures_in(NOTEBOOK_PATHS[CHAPTERS.index(chapter)])
+    assert plots.count() == expected, f"{plots.count()} figures shown, the notebook has {expected}"
+    # Every image of the page (figures, diagrams, markdown images) is fetched and decoded.
+    sizes = page.evaluate(DECODE_ALL)
+    broken = [src for src, width in sizes if width <= 0]
+    assert not broken, f"images that did not load or decode: {broken}"
+    no_alt = plots.evaluate_all(
+        "imgs => imgs.filter(i => !(i.getAttribute('alt') || '').trim()).map(i => i.src.slice(0, 60))"
+    )
+    assert not no_alt, f"figures without alt text: {no_alt}"
     heading = page.locator("article h1").first.inner_text()
     assert heading.startswith(f"Chapter {chapter[:2]}"), heading
     # Navigation between chapters: a link to the next chapter (or back to the previous one).
@@ -163,10 +198,9 @@ def test_chapter_page(site, browser, chapter):
         "pres => pres.filter(p => p.scrollWidth > p.clientWidth + 1).map(p => p.innerText.slice(0, 60))"
     )
     assert not cut, f"code cut off at the right edge: {cut}"
-    if chapter.startswith("03"):
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "chapter03.png"))
-        page.screenshot(path=str(SHOTS / "chapter03-full.png"), full_page=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"chapter{chapter[:2]}.png"))
+    page.screenshot(path=str(SHOTS / f"chapter{chapter[:2]}-full.png"), full_page=True)
     page.close()
     assert not problems, problems
 
@@ -242,3 +276,97 @@ def test_chapter_links_to_its_exercises_work_in_the_book(tmp_path: Path):
     build_book.book_copy(path, out)
     last = "".join(json.loads(out.read_text(encoding="utf-8"))["cells"][-1]["source"])
     assert last == f"[the exercises](exercises/{NOTEBOOK_PATHS[0].name})"
+
+
+# ---------------------------------------------------------------- figures in the built HTML, no browser
+
+
+class _Images(HTMLParser):
+    """The <img> tags inside a page's <article> (the theme's own chrome is not the book's)."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.images = 0, []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "article":
+            self.depth += 1
+        elif tag == "img" and self.depth:
+            self.images.append(dict(attrs))
+
+    def handle_endtag(self, tag):
+        if tag == "article" and self.depth:
+            self.depth -= 1
+
+
+IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8", b"<svg", b"<?xml", b"RIFF")
+
+
+def image_problems(html_dir: Path) -> list[str]:
+    """Every <img> of every page has alt text and a source that is there: a data URI that decodes
+    to an image, or a file of the site that is one; nothing from another host."""
+    problems = []
+    for page in sorted(html_dir.rglob("*.html")):
+        parser = _Images()
+        parser.feed(page.read_text(encoding="utf-8"))
+        name = page.relative_to(html_dir).as_posix()
+        for img in parser.images:
+            src = img.get("src") or ""
+            if not (img.get("alt") or "").strip():
+                problems.append(f"{name}: an image without alt text: {src[:60]}")
+            if src.startswith("data:"):
+                head, _, payload = src.partition(",")
+                try:
+                    data = (
+                        base64.b64decode(payload)
+                        if head.endswith(";base64")
+                        else unquote(payload).encode()
+                    )
+                except ValueError:
+                    data = b""
+            elif re.match(r"[a-z][a-z0-9+.-]*:", src, re.I):
+                problems.append(f"{name}: an image from outside the book: {src[:60]}")
+                continue
+            else:
+                target = (page.parent / unquote(src.split("#")[0].split("?")[0])).resolve()
+                data = target.read_bytes()[:64] if target.is_file() else b""
+            if not data.lstrip().startswith(IMAGE_MAGIC):
+                problems.append(f"{name}: a broken image reference: {src[:60]}")
+    return problems
+
+
+def test_book_figures_have_alt_text_and_load(site):
+    """In the built book (the site fixture builds it): every figure of every page has alt text
+    and points at an image that is there."""
+    problems = image_problems(BOOK / "html")
+    assert not problems, "\n".join(problems)
+
+
+def test_self_broken_figures_and_missing_alt_text_fail(tmp_path: Path):
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 8).decode()
+    (tmp_path / "_images").mkdir()
+    (tmp_path / "_images" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "_images" / "empty.png").write_bytes(b"")
+    body = "".join(
+        f'<img src="{src}"{alt} />'
+        for src, alt in (
+            (f"data:image/png;base64,{png}", ' alt="Loss falls over 8 epochs"'),
+            ("_images/ok.png", ' alt="The LSTM cell"'),
+            ("_images/missing.png", ' alt="x"'),
+            ("_images/empty.png", ' alt="x"'),
+            ("data:image/png;base64,AAAA", ' alt="x"'),
+            ("https://cdn.example.org/a.png", ' alt="x"'),
+            ("_images/ok.png", ""),
+            ("_images/ok.png", ' alt=" "'),
+        )
+    )
+    html = f'<html><body><img src="logo.png"><article>{body}</article></body></html>'
+    (tmp_path / "03_x.html").write_text(html, encoding="utf-8")
+    assert image_problems(tmp_path) == [
+        "03_x.html: a broken image reference: _images/missing.png",
+        "03_x.html: a broken image reference: _images/empty.png",
+        "03_x.html: a broken image reference: data:image/png;base64,AAAA",
+        "03_x.html: an image from outside the book: https://cdn.example.org/a.png",
+        "03_x.html: an image without alt text: _images/ok.png",
+        "03_x.html: an image without alt text: _images/ok.png",
+    ]
