@@ -111,3 +111,78 @@ def test_word_weights_draws_one_bar_per_word_sorted():
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["bad", "ok", "great"]
     assert len(ax.patches) == 3
+
+
+def test_loss_curves_one_line_per_name_from_step_one():
+    fig = plots.plot_loss_curves({"a": [3, 2, 1], "b": [3, 2, 1.5]}, logx=True)
+    lines = fig.axes[0].get_lines()
+    assert [l.get_label() for l in lines] == ["a", "b"] and list(lines[0].get_xdata()) == [1, 2, 3]
+    assert fig.axes[0].get_xscale() == "log"
+
+
+def test_confusion_annotates_counts_and_row_fractions():
+    fig = plots.plot_confusion([[8, 2, 0], [1, 6, 3], [0, 0, 5]], ["e", "n", "c"])
+    ax = fig.axes[0]
+    texts = [t.get_text() for t in ax.texts]
+    assert len(texts) == 9 and texts[0] == "8\n0.80" and texts[8] == "5\n1.00"
+    assert ax.get_xlabel() == "predicted label" and ax.get_ylabel() == "gold label"
+    with pytest.raises(ValueError, match="labels"):
+        plots.plot_confusion([[1, 2], [3, 4]], ["e", "n", "c"])
+
+
+def test_alignments_one_heatmap_per_pair_with_its_words():
+    panels = [(torch.full((2, 3), 1 / 3), ["a", "b"], ["x", "y", "z"], "entailment"),
+              (torch.eye(2), ["a", "b"], ["x", "y"], "neutral")]
+    fig = plots.plot_alignments(panels)
+    heatmaps = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in heatmaps] == ["entailment", "neutral"]
+    assert [t.get_text() for t in heatmaps[1].get_xticklabels()] == ["x", "y"]
+    assert heatmaps[0].get_xlabel() == "hypothesis word" and heatmaps[0].get_ylabel() == "premise word"
+
+
+def _close(fig):
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def test_plot_packed_batch_draws_every_padded_cell_and_every_packed_row():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    ids = torch.tensor([[5, 6, 7, 0], [8, 9, 0, 0], [1, 2, 3, 4]])
+    lengths = torch.tensor([3, 2, 4])
+    packed = pack_padded_sequence(ids, lengths, batch_first=True, enforce_sorted=False)
+    fig = plots.plot_packed_batch(ids, lengths, packed.batch_sizes, packed.sorted_indices)
+    left, right = fig.axes
+    assert len(left.patches) == 12 and len(right.patches) == 9  # B x T cells; one per real token
+    cells = [t.get_text() for t in right.texts if t.get_position()[1] < 3]  # below the batch_sizes row
+    sizes = [t.get_text() for t in right.texts if t.get_position()[1] > 3]
+    assert cells == [str(k) for k in range(9)] and sizes == ["3", "3", "2", "1"]
+    assert "batch_sizes" in right.get_title() and left.get_xlabel() == "time step t (tokens)"
+    _close(fig)
+
+
+def test_plot_length_buckets_marks_boundaries_and_padding_bars():
+    fig = plots.plot_length_buckets([3, 5, 5, 9, 12], [5, 12], {"random": 0.4, "bucketed": 0.02}, cap=12)
+    hist, bars = fig.axes
+    assert len(hist.lines) == 3  # two boundaries and the cut
+    assert [round(p.get_height(), 6) for p in bars.patches] == [40.0, 2.0]
+    assert hist.get_xlabel() == "review length (tokens)"
+    _close(fig)
+
+
+def test_plot_prior_weight_draws_a_curve_per_code_and_marks_the_chosen_alpha():
+    fig = plots.plot_prior_weight([0, 1, 2], {"a": [0.1, 0.3, 0.2], "b": [0.1, 0.2, 0.25]}, {"a": 1, "b": 2})
+    ax = fig.axes[0]
+    stars = [line for line in ax.lines if line.get_marker() == "*"]
+    assert [tuple(s.get_xdata()) for s in stars] == [(1,), (2,)]
+    assert ax.get_xlabel() == "prior weight alpha"
+    _close(fig)
+
+
+def test_plot_accuracy_by_band_draws_one_bar_per_band_and_model():
+    fig = plots.plot_accuracy_by_band(["1-10", "11-100"], {"x": [0.9, 0.4], "y": [0.8, 0.5]}, [10, 20])
+    ax = fig.axes[0]
+    assert len(ax.patches) == 4
+    assert "(20 blanks)" in ax.get_xticklabels()[1].get_text()
+    _close(fig)

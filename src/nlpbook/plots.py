@@ -266,3 +266,184 @@ def plot_word_weights(words: Sequence[str], weights, title: str = ""):
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_loss_curves(curves: dict, xlabel: str = "step", ylabel: str = "training loss (BCE)",
+                     logx: bool = False):
+    """Loss curves, one per name (values per step, from step 1), in the palette with distinct line
+    styles, so that curves lying on top of each other stay visible. Chapter 01."""
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    styles = ["-", "--", ":", "-."]
+    widths = [3.5, 2.5, 2.0, 1.5]
+    for k, (name, values) in enumerate(curves.items()):
+        values = np.asarray(values, dtype=float)
+        ax.plot(np.arange(1, len(values) + 1), values, styles[k % 4], lw=widths[k % 4],
+                color=PALETTE[k % len(PALETTE)], label=name)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion(counts, labels: Sequence[str], title: str = ""):
+    """A confusion matrix: rows gold, columns predicted, coloured by the row's fraction (each class's
+    recall on the diagonal) and annotated with the count and the fraction. Chapter 04."""
+    counts = np.asarray(torch.as_tensor(counts).detach().cpu(), dtype=float)
+    if counts.shape != (len(labels), len(labels)):
+        raise ValueError(f"counts {counts.shape} does not match {len(labels)} labels")
+    fractions = counts / np.maximum(counts.sum(1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    image = ax.imshow(fractions, cmap="Blues", vmin=0, vmax=1)
+    for g in range(len(labels)):
+        for p in range(len(labels)):
+            color = "white" if fractions[g, p] > 0.5 else "black"
+            ax.text(p, g, f"{int(counts[g, p]):,}\n{fractions[g, p]:.2f}", ha="center", va="center",
+                    color=color, fontsize=9)
+    ax.set_xticks(range(len(labels)), labels=labels)
+    ax.set_yticks(range(len(labels)), labels=labels)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("gold label")
+    fig.colorbar(image, ax=ax, label="fraction of the gold class")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_alignments(panels: Sequence[tuple], ncols: int = 3):
+    """Attention heatmaps side by side, one per (weights, row words, column words, title); weights
+    run from 0 to 1 on one colour scale, rows are premise words, columns hypothesis words. Chapter 04."""
+    ncols = min(ncols, len(panels))
+    nrows = -(-len(panels) // ncols)
+    widest = max(len(cols) for _, _, cols, _ in panels)
+    tallest = max(len(rows) for _, rows, _, _ in panels)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * max(4.0, 0.4 * widest + 2.2),
+                                                    nrows * max(3.0, 0.3 * tallest + 1.8)), squeeze=False)
+    for ax, (weights, rows, cols, title) in zip(axes.flat, panels):
+        plot_heatmap(weights, rows, cols, title=title, ax=ax, vmin=0, vmax=1)
+        ax.set_xlabel("hypothesis word")
+        ax.set_ylabel("premise word")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
+def plot_packed_batch(
+    ids: torch.Tensor,
+    lengths: torch.Tensor,
+    batch_sizes: torch.Tensor,
+    sorted_indices: torch.Tensor,
+    words: Sequence[Sequence[str]] | None = None,
+):
+    """A padded batch and the same batch packed, drawn from the tensors. Chapter 03.
+
+    Left: the (B, T) rectangle `pad_sequence` builds, each row a sequence, padding grey.
+    Right: what `pack_padded_sequence` keeps: for each time step t a column of
+    `batch_sizes[t]` cells, the sequences still running at t, longest first (`sorted_indices`);
+    the number in a cell is its row in `PackedSequence.data`. `words` labels the left cells."""
+    ids, lengths = torch.as_tensor(ids), torch.as_tensor(lengths)
+    batch_sizes, sorted_indices = torch.as_tensor(batch_sizes), torch.as_tensor(sorted_indices)
+    n_rows, steps = ids.shape
+    colours = [PALETTE[k % len(PALETTE)] for k in range(n_rows)]
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(12, 1.2 + 0.55 * n_rows), gridspec_kw={"width_ratios": [1, 1]}
+    )
+    for b in range(n_rows):
+        for t in range(steps):
+            real = t < int(lengths[b])
+            left.add_patch(plt.Rectangle((t, n_rows - 1 - b), 0.95, 0.9,
+                                         color=colours[b] if real else "0.88"))
+            label = (words[b][t] if words is not None and real else "pad" if not real else "")
+            left.text(t + 0.47, n_rows - 0.55 - b, label[:6], ha="center", va="center", fontsize=6,
+                      color="white" if real else "0.45", rotation=90 if len(label) > 3 else 0)
+    left.set(xlim=(0, steps), ylim=(0, n_rows), xlabel="time step t (tokens)",
+             title=f"padded: {n_rows} x {steps} = {n_rows * steps} cells, "
+                   f"{int(lengths.sum())} real")
+    left.set_yticks([n_rows - 0.55 - b for b in range(n_rows)],
+                    [f"review {b} ({int(lengths[b])} tokens)" for b in range(n_rows)])
+    position = 0
+    for t, size in enumerate(batch_sizes.tolist()):
+        for k in range(size):
+            b = int(sorted_indices[k])
+            right.add_patch(plt.Rectangle((t, n_rows - 1 - k), 0.95, 0.9, color=colours[b]))
+            right.text(t + 0.47, n_rows - 0.55 - k, str(position), ha="center", va="center",
+                       fontsize=6, color="white")
+            position += 1
+        right.text(t + 0.47, n_rows + 0.15, str(size), ha="center", va="bottom", fontsize=7)
+    right.set(xlim=(0, steps), ylim=(0, n_rows + 0.8), xlabel="time step t (tokens)",
+              title=f"packed: data holds {position} rows; batch_sizes (top) per step")
+    right.set_yticks([n_rows - 0.55 - k for k in range(n_rows)],
+                     [f"slot {k}: review {int(sorted_indices[k])}" for k in range(n_rows)])
+    fig.tight_layout()
+    return fig
+
+
+def plot_length_buckets(
+    lengths: Sequence[int], edges: Sequence[int], padding: dict[str, float], cap: int | None = None
+):
+    """Histogram of sequence lengths with the batch boundaries of one bucketing pool, and the
+    padding share of random vs bucketed batches as bars. Chapter 03."""
+    lengths = np.asarray(lengths)
+    fig, (hist, bars) = plt.subplots(1, 2, figsize=(12, 3.5), gridspec_kw={"width_ratios": [2.2, 1]})
+    hist.hist(lengths, bins=50, color=PALETTE[0], alpha=0.85, label="training reviews")
+    for k, edge in enumerate(edges):
+        hist.axvline(edge, color=PALETTE[3], linewidth=0.6,
+                     label="batch boundaries of one pool" if k == 0 else None)
+    if cap is not None:
+        hist.axvline(cap, color="black", linestyle="--", linewidth=1.2, label=f"cut at {cap} tokens")
+    hist.set(xlabel="review length (tokens)", ylabel="reviews")
+    hist.legend(fontsize=8)
+    names = list(padding)
+    values = [100 * padding[name] for name in names]
+    drawn = bars.bar(names, values, color=[PALETTE[1], PALETTE[2]][: len(names)] + PALETTE[3:len(names)])
+    bars.bar_label(drawn, labels=[f"{v:.1f}%" for v in values])
+    bars.set(ylabel="padding share of the batch (%)", ylim=(0, max(values) * 1.2 + 1))
+    fig.tight_layout()
+    return fig
+
+
+def plot_prior_weight(
+    alphas: Sequence[float], curves: dict[str, Sequence[float]], chosen: dict[str, float],
+    baseline: float | None = None,
+):
+    """Top-10 accuracy against the prior weight alpha, one curve per code, the chosen alpha
+    marked. Chapter 05."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for k, (name, values) in enumerate(curves.items()):
+        ax.plot(alphas, values, marker="o", color=PALETTE[k], label=name)
+        best = list(alphas).index(chosen[name])
+        ax.plot([chosen[name]], [values[best]], marker="*", markersize=15, color=PALETTE[k],
+                markeredgecolor="black", linestyle="none")
+    if baseline is not None:
+        ax.axhline(baseline, color="0.4", linestyle="--", label="unigram baseline")
+    ax.set(xlabel="prior weight alpha", ylabel="top-10 accuracy (validation)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy_by_band(
+    bands: Sequence[str], accuracy: dict[str, Sequence[float]], counts: Sequence[int] | None = None,
+    ylabel: str = "top-10 accuracy",
+):
+    """Grouped bars: accuracy per word-frequency band, one bar per model. Chapter 05."""
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    width = 0.8 / max(len(accuracy), 1)
+    x = np.arange(len(bands))
+    for k, (name, values) in enumerate(accuracy.items()):
+        drawn = ax.bar(x + (k - (len(accuracy) - 1) / 2) * width, values, width, label=name,
+                       color=PALETTE[k], hatch=["", "//", "..", "xx"][k % 4], edgecolor="white")
+        ax.bar_label(drawn, labels=[f"{v:.2f}" for v in values], fontsize=7)
+    labels = list(bands) if counts is None else [f"{b}\n({c:,} blanks)" for b, c in zip(bands, counts, strict=True)]
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set(xlabel="the blank's word, by frequency rank in the training sentences", ylabel=ylabel,
+           ylim=(0, 1.05))
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
