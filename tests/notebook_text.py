@@ -18,7 +18,7 @@ SUMMARY, EXERCISES, NOTES, REFERENCES, REPRODUCIBILITY = (
 END_SECTIONS = (SUMMARY, EXERCISES, NOTES, REFERENCES, REPRODUCIBILITY)
 HEADING = re.compile(r"^## +(.+?)\s*$", re.M)
 FENCE = re.compile(r"^```.*?^```", re.M | re.S)  # a "## " line inside fenced code is no heading
-YEAR = re.compile(r"(?<![\d.])(?:1[89]|20)\d\d[a-z]?(?![\d.])")
+YEAR = re.compile(r"(?<![\d.])(?:1[89]|20)\d\d[a-z]?(?!\d|\.\d)")
 URL = re.compile(r"https?://[^\s)>\]]+")
 
 
@@ -97,12 +97,15 @@ def cited_names(entries: list[str]) -> tuple[set[str], set[str]]:
     for entry in entries:
         urls.update(u.rstrip(".,;") for u in URL.findall(entry))
         text = plain(URL.sub("", entry))
-        year = YEAR.search(text)
-        authors = text[: year.start()] if year else text.split(".")[0]
+        # The authors end at "(2017)" or at the first full stop after a word (not an initial:
+        # "Andrew L. Maas, ... and Christopher Potts. Learning Word Vectors ...").
+        ends = [m.start() for m in (AUTHORS_END.search(text), YEAR.search(text)) if m]
+        authors = text[: min(ends)] if ends else text
         names.update(w for w in re.findall(r"\b[A-Z][\w'’-]{3,}", authors) if w not in STOP)
     return names, urls
 
 
+AUTHORS_END = re.compile(r"(?<=\w[a-zß-ÿ])[.:]\s|\(\s*(?:1[89]|20)\d\d")
 # Capitalised words of an authors' part that do not name anyone.
 STOP = {"With", "From", "Notes", "Notebook", "Tutorial", "Proceedings", "Available", "Online"}
 

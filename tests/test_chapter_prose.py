@@ -10,7 +10,9 @@ every chapter and, on a planted example, shown to fail:
   Reproducibility box (and the Notes and References, which are about the sources); the title cell
   holds no run provenance ("measured", `make notebooks`, a CPU's name, a seed).
 - end sections: Summary, Exercises, Notes on the original, References, Reproducibility, in this
-  order, the last sections of the chapter.
+  order, the last sections of the chapter; the Reproducibility box names the machine, date and
+  wall time of the chapter's run in results/notebooks_run.json, a number of its seed spread in
+  results/spread.json, and `make notebooks`, `NLPBOOK_SEED`, `make spread`.
 - title: the Colab badge, "where this sits" (another chapter or the series named), "You will learn
   to", prerequisites, and one line `**Runtime:** about N minutes ... · **Study time:** about N hours`;
   the "where we are" strip `diagrams.pipeline_strip("NN")` among the first code cells.
@@ -157,6 +159,44 @@ def title_problems(nb: dict, chapter: str) -> list[str]:
     return problems
 
 
+def reproducibility_problems(nb: dict, chapter: str, root: Path = ROOT) -> list[str]:
+    """The box states the committed run (the machine and date of results/notebooks_run.json, its
+    wall time), the seed spread (a number of the chapter's record in results/spread.json) and how
+    to re-run (`make notebooks`, `NLPBOOK_SEED`, `make spread`). The prose checker checks that
+    every number in it is in those records; this checks that the ones that matter are there."""
+    from test_prose_numbers import close, numbers
+
+    box = nbtext.section_text(nb, nbtext.REPRODUCIBILITY)
+    if not box:
+        return ["no ## Reproducibility"]
+    problems = []
+    runs_path, spread_path = root / "results/notebooks_run.json", root / "results/spread.json"
+    runs = json.loads(runs_path.read_text(encoding="utf-8")) if runs_path.exists() else {}
+    run = runs.get(chapter)
+    if run is None:
+        problems.append("results/notebooks_run.json has no run of this chapter (make notebooks)")
+    else:
+        for key in ("cpu", "date"):
+            if str(run.get(key, "")) not in box:
+                problems.append(f"the box does not name the run's {key} {run.get(key)!r}")
+        durations = [n for n in numbers(box) if n.kind == "dur"]
+        if not any(close(run["seconds"], n) for n in durations):
+            problems.append(f"the box does not state the run's wall time ({run['seconds']} s)")
+    spread = json.loads(spread_path.read_text(encoding="utf-8")) if spread_path.exists() else {}
+    metrics = spread.get("chapters", {}).get(chapter, {}).values()
+    stats = [m[k] for m in metrics for k in ("mean", "std", "min", "max")]
+    if not any(close(v, n) for v in stats for n in numbers(box) if n.kind in ("dec", "pct")):
+        problems.append(
+            "the box states no seed spread (mean, std, min or max of results/spread.json)"
+        )
+    problems += [
+        f"the box does not say how to re-run: {what}"
+        for what in ("make notebooks", "NLPBOOK_SEED", "make spread")
+        if what not in box
+    ]
+    return problems
+
+
 EQUATION_NUMBER = re.compile(r"\b(?:eqs?\.|equations?)\s*\(?\d+", re.I)
 
 
@@ -196,6 +236,12 @@ def test_end_sections_in_order(path: Path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_title_cell_states_place_goals_runtime_and_study_time(path: Path):
     problems = title_problems(load(path), chapter_id(path))
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_reproducibility_box_states_run_spread_and_rerun(path: Path):
+    problems = reproducibility_problems(load(path), chapter_id(path))
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
@@ -335,4 +381,27 @@ def test_self_equation_numbers_fail():
     assert equation_number_problems(good(lesson=lesson)) == [
         "cell 3: 'eqs. 11': cite the equation by what it says",
         "cell 3: 'Equation 12': cite the equation by what it says",
+    ]
+
+
+def test_self_the_box_must_state_the_run_the_spread_and_how_to_rerun(tmp_path: Path):
+    (tmp_path / "results").mkdir()
+    runs = {"03": {"seconds": 285.0, "cpu": "AMD EPYC", "date": "2026-11-30"}}
+    (tmp_path / "results/notebooks_run.json").write_text(json.dumps(runs))
+    stats = {"mean": 0.87125, "std": 0.0112, "min": 0.8525, "max": 0.8815, "values": {}}
+    (tmp_path / "results/spread.json").write_text(json.dumps({"chapters": {"03": {"acc": stats}}}))
+    box = (
+        "## Reproducibility\n\nOne run of `make notebooks` on a 2-core AMD EPYC, 2026-11-30: 285 s."
+        " Over seeds 0-4 (`make spread`): 0.871 ± 0.011. Another seed: `NLPBOOK_SEED=3`."
+    )
+    assert reproducibility_problems(good(ends=[*ENDS[:3], box]), "03", tmp_path) == []
+    bare = "## Reproducibility\n\nOne run on a 2-core Intel Xeon, 2026-12-06: 3.9 minutes; 0.93."
+    assert reproducibility_problems(good(ends=[*ENDS[:3], bare]), "03", tmp_path) == [
+        "the box does not name the run's cpu 'AMD EPYC'",
+        "the box does not name the run's date '2026-11-30'",
+        "the box does not state the run's wall time (285.0 s)",
+        "the box states no seed spread (mean, std, min or max of results/spread.json)",
+        "the box does not say how to re-run: make notebooks",
+        "the box does not say how to re-run: NLPBOOK_SEED",
+        "the box does not say how to re-run: make spread",
     ]
