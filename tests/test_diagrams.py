@@ -57,3 +57,22 @@ def test_esim_diagram_draws_every_stage_with_shapes_and_two_sentences():
     assert sum("(B, 4H)" in t for t in texts) == 2 and any("logits (B, 3)" in t for t in texts)
     assert "premise" in diagrams.ESIM_ALT and "(B, Ta, Tb)" in diagrams.ESIM_ALT
     matplotlib.pyplot.close(fig)
+
+
+def test_infill_shift_highlights_the_two_states_that_predict_the_word():
+    fig = diagrams.infill_shift_figure()
+    filled = [b for b in _boxes(fig) if b.get_facecolor()[:3] != (0.9333333333333333,) * 3]
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert {"f1", "b3", "movie"} <= set(texts) and any("predicts 'movie'" in t for t in texts)
+    assert len(filled) == 4  # the word, f1, b3 and the prediction
+    matplotlib.pyplot.close(fig)
+
+
+def test_binary_code_figure_shows_the_signs_as_bits_and_the_score():
+    fig = diagrams.binary_code_figure(shown=8)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    vector = [float(t) for t in texts[1:9]]
+    bits = [t for t in texts if t in ("0", "1")][:8]
+    assert bits == [str(int(v > 0)) for v in vector]
+    assert any("α log P(w)" in t for t in texts)
+    matplotlib.pyplot.close(fig)

@@ -287,3 +287,79 @@ ESIM_ALT = (
 def esim_architecture(alt: str = ESIM_ALT) -> None:
     """Show the ESIM architecture diagram with its alt text. Chapter 04."""
     plots.show(esim_architecture_figure(), alt=alt)
+
+
+def infill_shift_figure(words=("<beg>", "the", "movie", "was", "<end>"), target: int = 2):
+    """Chapter 05's shift: word t is predicted from the forward state at t-1 and the backward
+    state at t+1, never from a state that has read word t."""
+    n = len(words)
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    step, y_in, y_fw, y_bw, y_out = 1.6, 0.0, 1.1, 2.1, 3.3
+    for t, word in enumerate(words):
+        x = t * step
+        used_f, used_b = t == target - 1, t == target + 1
+        _box(ax, x, y_in, 1.1, 0.45, word, t == target, fontsize=9)
+        _box(ax, x, y_fw, 0.8, 0.45, f"f{t}", used_f, fontsize=9)
+        _box(ax, x, y_bw, 0.8, 0.45, f"b{t}", used_b, fontsize=9)
+        _arrow(ax, x, y_in + 0.23, x, y_fw - 0.23, color="#BBBBBB")
+        if t:
+            _arrow(ax, x - step + 0.4, y_fw, x - 0.4, y_fw)  # forward reads left to right
+            _arrow(ax, x - 0.4, y_bw, x - step + 0.4, y_bw)  # backward reads right to left
+    x_t = target * step
+    _box(ax, x_t, y_out, 4.2, 0.5, f"MLP([f{target - 1}; b{target + 1}]) predicts '{words[target]}'",
+         True, fontsize=9)
+    _arrow(ax, (target - 1) * step, y_fw + 0.23, x_t - 0.5, y_out - 0.25, color=plots.PALETTE[3], linewidth=2)
+    _arrow(ax, (target + 1) * step, y_bw + 0.23, x_t + 0.5, y_out - 0.25, color=plots.PALETTE[3], linewidth=2)
+    ax.text(-1.3, y_fw, "forward →", ha="right", va="center", fontsize=9)
+    ax.text(-1.3, y_bw, "← backward", ha="right", va="center", fontsize=9)
+    ax.text(-1.3, y_in, "input", ha="right", va="center", fontsize=9)
+    ax.text(x_t, y_in - 0.55, f"f{target} and b{target} have read '{words[target]}': not used for it",
+            ha="center", va="top", fontsize=8, color="#555555")
+    ax.set_xlim(-2.6, (n - 1) * step + 0.9)
+    ax.set_ylim(-0.9, 3.75)
+    ax.set_axis_off()
+    ax.set_title("The shift: each word is predicted from the states on either side of it", fontsize=10)
+    return fig
+
+
+def binary_code_figure(shown: int = 12, seed: int = 3):
+    """Chapter 05's binary word codes: a word vector -> its signs (the code, D bits); and how a
+    candidate word is scored against predicted bit probabilities: log-likelihood + alpha log P(w).
+    The numbers are illustrative (a fixed random draw), only `shown` of the D dimensions."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    vector = rng.normal(0, 0.4, shown).round(2)
+    code = (vector > 0).astype(int)
+    probs = np.clip(np.where(code == 1, 0.75, 0.25) + rng.normal(0, 0.15, shown), 0.05, 0.95).round(2)
+    fig, ax = plt.subplots(figsize=(10, 4.4))
+    rows = [
+        ("word2vec vector of 'movie'\n(100 numbers; 12 shown)", [f"{v:+.2f}" for v in vector], None),
+        ("its code: bit j = 1 if\ncomponent j > 0", [str(b) for b in code], code),
+        ("the model's bit probabilities\np_j = sigmoid(z_j) at the blank", [f"{p:.2f}" for p in probs], None),
+    ]
+    for r, (label, cells, bits) in enumerate(rows):
+        y = 3.4 - 1.15 * r
+        ax.text(-0.45, y, label, ha="right", va="center", fontsize=8.5)
+        for j, text in enumerate(cells):
+            filled = bits is not None and bits[j] == 1
+            _box(ax, j * 0.62, y, 0.54, 0.45, text, bool(filled), fontsize=7.5)
+        ax.text(shown * 0.62 - 0.1, y, "…", ha="left", va="center", fontsize=12)
+        if r == 0:
+            _arrow(ax, shown * 0.31, y - 0.27, shown * 0.31, y - 0.85)
+            ax.text(shown * 0.31 + 0.1, y - 0.56, "take the signs (fixed before training)",
+                    fontsize=8, va="center")
+    ax.text(shown * 0.31, 0.55,
+            "score(w) = Σ_j [ b_wj log p_j + (1 − b_wj) log(1 − p_j) ]  +  α log P(w)",
+            ha="center", va="center", fontsize=10.5)
+    ax.text(shown * 0.31, 0.05,
+            "log-likelihood of w's code under the predicted bits        word-frequency prior",
+            ha="center", va="center", fontsize=8, color="#555555")
+    ax.text(shown * 0.31, -0.4, "every vocabulary word gets a score; the best-scored words are the guesses",
+            ha="center", va="center", fontsize=8.5)
+    ax.set_xlim(-4.6, shown * 0.62 + 0.5)
+    ax.set_ylim(-0.7, 3.9)
+    ax.set_aspect("auto")
+    ax.set_axis_off()
+    ax.set_title("How a word becomes a binary code, and how a code is scored", fontsize=10)
+    return fig
