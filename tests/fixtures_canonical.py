@@ -2,8 +2,7 @@
 
 Every downloadable registry entry gets an archive that the full profile's code reads as if
 it were the real download: `aclImdb_v1.tar.gz`, `snli_1.0.zip`, Amazon polarity's
-`amazon_review_polarity_csv.tgz` (and Zhang's `.tar.gz`, the same members), `glove.6B.zip`
-and `glove.840B.300d.zip`. They hold a few dozen records each, made from templates so that
+`amazon_review_polarity_csv.tgz`, `glove.6B.zip` and `glove.840B.300d.zip`. They hold a few dozen records each, made from templates so that
 every split has both labels (all three for SNLI), every chapter's example sentences use
 known words, and the GloVe files cover the vocabulary. `serve` puts them on 127.0.0.1 and
 `write_override` points $NLPBOOK_REGISTRY_OVERRIDE at them. Used by
@@ -373,14 +372,11 @@ def checksum(payload: bytes, algorithm: str) -> str:
 
 def canonical_archives() -> dict[str, dict[str, bytes]]:
     """dataset -> {source filename as the registry names it: archive bytes}."""
-    amazon = amazon_archive()
     return {
         "imdb": {"aclImdb_v1.tar.gz": imdb_archive()},
         "snli": {"snli_1.0.zip": snli_archive()},
-        "amazon_polarity": {
-            "amazon_review_polarity_csv.tgz": amazon,
-            "amazon_review_polarity_csv.tar.gz": amazon,
-        },
+        # Zhang's .tar.gz has no URL (Google Drive; a mirror copy only): not served
+        "amazon_polarity": {"amazon_review_polarity_csv.tgz": amazon_archive()},
         "glove.6B": {"glove.6B.zip": glove_6b_archive()},
         "glove.840B.300d": {"glove.840B.300d.zip": glove_840b_archive()},
     }
@@ -400,10 +396,10 @@ def write_override(
 ) -> dict[str, dict[str, dict]]:
     """A registry override file pointing every source in `archives` at `base_url`.
 
-    Checksums use the registry's algorithm for that source (md5 for SNLI and Zhang's tarball,
-    sha256 for the others), so the same verification code runs as on the real files.
+    Checksums use the registry's algorithm for that source, so the same verification code
+    runs as on the real files.
     """
-    from nlpbook import registry
+    from nlpbook.data import registry
 
     override: dict[str, dict[str, dict]] = {}
     for name, sources in archives.items():

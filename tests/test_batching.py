@@ -145,5 +145,5 @@ def test_pad_batch_takes_integer_ids_of_any_width():
 @pytest.mark.parametrize("name", ["batch_size", "pool_factor"])
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])
 def test_bucket_sampler_refuses_sizes_below_one(name, bad):
-    with pytest.raises(ValueError, match=f"{name} must be an int of at least 1, got {bad!r}"):
+    with pytest.raises(ValueError, match=f"{name} must be a positive int, not {bad!r}"):
         batching.BucketBatchSampler([3, 1, 2], **{"batch_size": 2, name: bad})

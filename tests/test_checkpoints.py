@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from nlpbook import checkpoints, config_checks
+from nlpbook import checkpoints
 from nlpbook.models import esim, infill, lstm, sentiment
 from nlpbook.models.logreg import LogisticRegression, LogisticRegressionConfig
 from nlpbook.text import Vocab
@@ -362,12 +362,12 @@ def test_the_config_check_follows_the_dataclass_annotations():
         rate: float = 0.5
         name: str | None = None
 
-    config_checks.check_config(Config, {"size": 3, "rate": 1, "name": None})  # an int is a float
-    config_checks.check_config(Config, {"size": 3, "name": "x"})
+    checkpoints.check_config(Config, {"size": 3, "rate": 1, "name": None})  # an int is a float
+    checkpoints.check_config(Config, {"size": 3, "name": "x"})
     with pytest.raises(ValueError, match="'name' must be str or NoneType, not int"):
-        config_checks.check_config(Config, {"size": 3, "name": 4})
+        checkpoints.check_config(Config, {"size": 3, "name": 4})
     with pytest.raises(ValueError, match="'rate' is inf: it must be finite"):
-        config_checks.check_config(Config, {"size": 3, "rate": float("inf")})
+        checkpoints.check_config(Config, {"size": 3, "rate": float("inf")})
 
 
 def test_load_refuses_a_vocabulary_that_does_not_match_the_embedding(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nlpbook import corpus
-from nlpbook.glove import GloVe
+from nlpbook.embeddings import GloVe
 
 SENTENCES = [
     ["the", "movie", "was", "good"],

@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from nlpbook import __main__ as cli
-from nlpbook import doctor, doctor_packages, glove_cache, rnn
-from nlpbook.glove import GloVe
-from nlpbook.registry import OVERRIDE_ENV
+from nlpbook import doctor, rnn
+from nlpbook.data import glove_files
+from nlpbook.data.registry import OVERRIDE_ENV
+from nlpbook.embeddings import GloVe
 
 GOOD = b"__label__2 Great product.\n__label__1 Broke in a day.\n"
 GLOVE_BYTES = b"PK\x03\x04 the real archive"
@@ -158,10 +159,8 @@ def test_without_a_lock_it_says_so(root):
 
 
 def test_an_installed_torchtext_fails(root, lock, monkeypatch):
-    real = doctor_packages._installed
-    monkeypatch.setattr(
-        doctor_packages, "_installed", lambda n: "0.18.0" if n == "torchtext" else real(n)
-    )
+    real = doctor._installed
+    monkeypatch.setattr(doctor, "_installed", lambda n: "0.18.0" if n == "torchtext" else real(n))
     status, lines = report(root, lock=lock)
     assert status == 1 and "pip uninstall torchtext" in line_of(lines, "FAIL  torchtext 0.18.0")
 
@@ -186,8 +185,8 @@ def test_a_bilstm_that_computes_wrongly_fails(root, lock, monkeypatch):
 
 
 def test_a_damaged_glove_cache_warns_and_deep_loads_it(root, lock):
-    npy, words = glove_cache.cache_paths("6B.100d", root)
-    glove_cache.save_cache(GloVe(["a", "b"], np.ones((2, 100), dtype=np.float32)), npy, words)
+    npy, words = glove_files.cache_paths("6B.100d", root)
+    glove_files.save_cache(GloVe(["a", "b"], np.ones((2, 100), dtype=np.float32)), npy, words)
     assert "sizes match" in line_of(report(root, lock=lock)[1], "GloVe 6B.100d cache")
     assert "loaded and verified" in line_of(report(root, deep=True, lock=lock)[1], "GloVe 6B.100d")
     npy.write_bytes(npy.read_bytes()[:-8])

@@ -7,8 +7,9 @@ import pytest
 import torch
 from conftest import GLOVE_TEXT
 
-from nlpbook import embeddings, registry
-from nlpbook.glove_text import parse_glove_text
+from nlpbook import embeddings
+from nlpbook.data import registry
+from nlpbook.data.glove_files import parse_glove_text
 from nlpbook.text import Vocab
 
 
@@ -231,6 +232,8 @@ def test_a_word_listed_twice_keeps_its_first_vector_whatever_the_spacing(tmp_pat
 @pytest.mark.parametrize("k", [-3, 0, 1.5, True])
 def test_nearest_refuses_a_k_that_is_not_a_positive_count(k):
     glove = parse_glove_text(GLOVE_TEXT)
-    with pytest.raises(ValueError, match=rf"k must be a positive number of neighbours, not {k!r}"):
+    with pytest.raises(
+        ValueError, match=rf"k must be a positive int \(how many neighbours\), not {k!r}"
+    ):
         glove.nearest("good", k=k)
     assert len(glove.nearest("good", k=np.int64(2))) == 2

@@ -27,7 +27,8 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from nlpbook import registry, utils
+from nlpbook import utils
+from nlpbook.data import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

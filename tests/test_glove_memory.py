@@ -12,7 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from nlpbook import data, embeddings, glove_text
+from nlpbook import data, embeddings
+from nlpbook.data import glove_files
 
 
 def glove_zip(path, n_words: int, dim: int, compression=zipfile.ZIP_DEFLATED) -> bytes:
@@ -28,8 +29,8 @@ def glove_zip(path, n_words: int, dim: int, compression=zipfile.ZIP_DEFLATED) ->
 def test_a_zip_member_parses_as_a_stream_like_its_bytes(tmp_path, compression):
     text = glove_zip(tmp_path / "g.zip", 300, 20, compression)
     with zipfile.ZipFile(tmp_path / "g.zip") as zf, zf.open("glove.840B.300d.txt") as f:
-        streamed = glove_text.parse_glove_text(f, 20)
-    whole = glove_text.parse_glove_text(text, 20)
+        streamed = glove_files.parse_glove_text(f, 20)
+    whole = glove_files.parse_glove_text(text, 20)
     assert streamed.words == whole.words and np.array_equal(streamed.vectors, whole.vectors)
 
 
@@ -39,13 +40,13 @@ def test_a_bad_line_in_a_stream_is_named_with_its_number(tmp_path):
         zf.writestr("g.txt", text)
     with zipfile.ZipFile(tmp_path / "g.zip") as zf, zf.open("g.txt") as f:
         with pytest.raises(ValueError, match="g.txt, line 7: 2 fields after the word"):
-            glove_text.parse_glove_text(f, 3, words_with_spaces=False, source="g.txt")
+            glove_files.parse_glove_text(f, 3, words_with_spaces=False, source="g.txt")
 
 
 def test_parse_takes_a_bytearray_like_bytes():
     text = b"the 1 2 3\n. . . 4 5 6\nof 7 8 9\n"
-    a = glove_text.parse_glove_text(text, 3)
-    b = glove_text.parse_glove_text(bytearray(text), 3)
+    a = glove_files.parse_glove_text(text, 3)
+    b = glove_files.parse_glove_text(bytearray(text), 3)
     assert a.words == b.words == ["the", ". . .", "of"]  # file order
     assert np.array_equal(a.vectors, b.vectors) and b.vectors.flags.c_contiguous
 
@@ -74,10 +75,10 @@ def test_a_stream_that_fails_midway_leaves_no_reader_thread_behind(tmp_path):
         zf.writestr("g.txt", text)
     code = (
         "import sys, zipfile\n"
-        "from nlpbook import glove_text\n"
+        "from nlpbook.data import glove_files\n"
         "with zipfile.ZipFile(sys.argv[1]) as zf, zf.open('g.txt') as f:\n"
         "    try:\n"
-        "        glove_text.parse_glove_text(f, 3)\n"
+        "        glove_files.parse_glove_text(f, 3)\n"
         "    except ValueError as e:\n"
         "        print(e)\n"
     )

@@ -11,7 +11,7 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
 from nlpbook import batching, corpus, text, train
-from nlpbook.glove import GloVe
+from nlpbook.embeddings import GloVe
 from nlpbook.models import blank_filling, infill
 from nlpbook.models.infill import InfillConfig, InfillModel
 

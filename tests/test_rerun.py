@@ -1,4 +1,4 @@
-"""Running a chapter twice in one kernel gives the same outputs (DESIGN.md: idempotent data
+"""Running a chapter twice in one kernel gives the same outputs (ARCHITECTURE.md: idempotent data
 preparation, no duplicated state). Chapters 01 and 04, at smoke size (NLPBOOK_SMOKE=1) under
 the full profile, with their data served from 127.0.0.1 as in test_full_profile_smoke.py."""
 
@@ -12,7 +12,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from nlpbook import registry, utils
+from nlpbook import utils
+from nlpbook.data import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["01_logistic_regression.ipynb", "04_esim_snli.ipynb"]

@@ -396,9 +396,9 @@ def test_fit_without_a_schedule_keeps_its_rows_and_printout(monkeypatch, capsys)
     [
         ({"factor": 1.0}, r"factor must lie in \(0, 1\), not 1.0"),
         ({"factor": 0.0}, r"factor must lie in \(0, 1\), not 0.0"),
-        ({"stop_after": 0}, "stop_after must be an integer >= 1, not 0"),
-        ({"stop_after": 2.5}, "stop_after must be an integer >= 1, not 2.5"),
-        ({"stop_after": True}, "stop_after must be an integer >= 1, not True"),
+        ({"stop_after": 0}, "stop_after must be a positive int, not 0"),
+        ({"stop_after": 2.5}, "stop_after must be a positive int, not 2.5"),
+        ({"stop_after": True}, "stop_after must be a positive int, not True"),
     ],
 )
 def test_halve_on_plateau_refuses_bad_settings(kwargs, message):

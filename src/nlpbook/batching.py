@@ -21,6 +21,8 @@ import torch
 from torch.nn.utils.rnn import pad_sequence
 from torch.utils.data import Sampler
 
+from nlpbook import utils
+
 
 def pad_batch(
     sequences: Sequence[Sequence[int] | torch.Tensor], pad_index: int = 0
@@ -93,8 +95,7 @@ class BucketBatchSampler(Sampler[list[int]]):
     ) -> None:
         for name, value in (("batch_size", batch_size), ("pool_factor", pool_factor)):
             # pool_factor 0 would give pools of size 0 (an error deep inside), -1 no batches
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int of at least 1, got {value!r}")
+            utils.whole_number(value, name)
         self.lengths = torch.as_tensor(lengths)
         self.batch_size = batch_size
         self.shuffle = shuffle

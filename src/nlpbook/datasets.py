@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlpbook import data
-from nlpbook.archives import ARCHIVE_ERRORS
-from nlpbook.data_errors import DataError
+from nlpbook import data, utils
+from nlpbook.data.disk import ARCHIVE_ERRORS
 
 IMDB_SPLITS = ("train", "test")
 SNLI_SPLITS = ("train", "dev", "test")
@@ -107,7 +106,7 @@ def read_snli(split: str, path: str | Path | None = None) -> list[tuple[str, str
     if path is None:
         try:
             path = data.fetch("snli", need=[filename])
-        except DataError as e:
+        except data.DataError as e:
             raise FileNotFoundError(
                 f"the SNLI {split} split ({filename}) is not available: {e}\n"
                 "The offline mirror holds only dev and test; the train split comes from "
@@ -174,8 +173,7 @@ def read_amazon_polarity(path: str | Path, limit: int | None = None) -> list[tup
     Reads the fastText form (`*.ft.txt`: `__label__1|2 title: text`) or Zhang et al.'s
     CSV (`"1|2","title","text"`, converted to `title: text`). `limit` keeps the first N.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
-        raise ValueError(f"limit must be a number of reviews (0 or more) or None, not {limit!r}")
+    limit = utils.whole_number(limit, "limit", 0, none_ok=True, what="reviews")
     path = Path(path)
     reviews: list[tuple[str, int]] = []
     lines = _text_lines(path)

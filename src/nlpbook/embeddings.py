@@ -1,7 +1,8 @@
-"""GloVe vectors by name, and an embedding matrix for a Vocab from them.
+"""GloVe vectors: the words and their matrix, loaded by name, and an embedding matrix for a
+Vocab from them.
 
 `load_glove` takes 6B 50d offline from a PyPI package, the others from their zip through
-the registry: parsed once (`nlpbook.glove_text`), then cached (`nlpbook.glove_cache`).
+the registry: parsed once, then cached (`nlpbook.data.glove_files`).
 Introduced in chapter 03; chapters 02, 04 and 05 use it too.
 """
 
@@ -16,10 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nlpbook import data
-from nlpbook.glove import GloVe
-from nlpbook.glove_cache import cache_paths, load_cache, save_cache
-from nlpbook.glove_text import parse_glove_text
+from nlpbook import data, utils
+from nlpbook.data.glove_files import cache_paths, load_cache, parse_glove_text, save_cache
 from nlpbook.text import Vocab
 
 # name -> (registry dataset, member of the zip, dimension, whether words may hold spaces)
@@ -30,6 +29,48 @@ GLOVE_FILES = {
     "6B.300d": ("glove.6B", "glove.6B.300d.txt", 300, False),
     "840B.300d": ("glove.840B.300d", "glove.840B.300d.txt", 300, True),
 }
+
+
+@dataclass
+class GloVe:
+    """Word vectors: `words[i]` has vector `vectors[i]`; `index` maps a word to its row.
+
+    Chapters 02-05.
+    """
+
+    words: list[str]
+    vectors: np.ndarray  # (V, D) float32
+
+    def __post_init__(self) -> None:
+        # Keep the first occurrence: 840B lists a few words twice.
+        self.index = {}
+        for i, w in enumerate(self.words):
+            self.index.setdefault(w, i)
+
+    @property
+    def dim(self) -> int:
+        return self.vectors.shape[1]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.index
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self.index[word]]
+
+    def nearest(self, word: str, k: int = 5) -> list[tuple[str, float]]:
+        """The `k` words with the highest cosine similarity to `word` (itself excluded)."""
+        k = utils.whole_number(k, "k", what="how many neighbours")
+        if word not in self.index:
+            raise KeyError(f"{word!r} has no GloVe vector")
+        norms = np.linalg.norm(self.vectors, axis=1) + 1e-8
+        query = self[word] / (np.linalg.norm(self[word]) + 1e-8)
+        sims = self.vectors @ query / norms
+        order = np.argsort(-sims)
+        out = [(self.words[i], float(sims[i])) for i in order[: k + 1] if self.words[i] != word]
+        return out[:k]
 
 
 def _load_packaged_50d() -> GloVe:

@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.data import TensorDataset
 
-from nlpbook import data, datasets, text, tokenizers
-from nlpbook.data_errors import DataError
+from nlpbook import data, datasets, text, tokenizers, utils
 
 URL = "<url>"
 _URL = re.compile(r"(?:https?://|www\.)\S+|[^\s:]+\.(?:com|net|org)\b\S*")
@@ -33,7 +32,7 @@ def load_quick_reviews(limit: int = 6000) -> list[tuple[str, int]]:
     else (no mirror) the first `limit` rows of the canonical test.csv. Chapter 02."""
     try:
         path = data.fetch("amazon_polarity_sample", download_ok=False)
-    except DataError:
+    except data.DataError:
         path = data.fetch("amazon_polarity", need=["test.csv"]) / "test.csv"
     return datasets.read_amazon_polarity(path, limit=limit)
 
@@ -78,8 +77,7 @@ def pad_left(
 ) -> torch.Tensor:
     """Truncate to `seq_len` ids, keeping the `keep`='last' ones or the 'first'
     (`text.truncate`), and left-pad shorter ones: (seq_len,) int64. Chapter 02."""
-    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
-        raise ValueError(f"seq_len must be at least 1, got {seq_len}")
+    utils.whole_number(seq_len, "seq_len")
     ids = text.truncate(ids, seq_len, keep)
     return torch.tensor([pad_index] * (seq_len - len(ids)) + ids, dtype=torch.long)
 

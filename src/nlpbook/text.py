@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from nlpbook.atomic import save_atomically
+from nlpbook import utils
 
 PAD, UNK = "<pad>", "<unk>"
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
@@ -29,8 +29,7 @@ def truncate(items: Sequence, limit: int | None, keep: str = "last") -> list:
     if keep not in KEEP:
         raise ValueError(f"keep must be 'last' or 'first', not {keep!r}")
     # 0 would silently mean "no limit" and -1 "drop the first item" through slicing
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise ValueError(f"the limit must be None (no limit) or a positive int, not {limit!r}")
+    utils.whole_number(limit, "the limit", none_ok=True)
     items = list(items)
     if limit is None or len(items) <= limit:
         return items
@@ -135,10 +134,8 @@ class Vocab:
         specials: Sequence[str] = (),
     ) -> Vocab:
         """A Vocab from token counts (see `build`)."""
-        if max_size is not None and (
-            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 0
-        ):  # -1 would silently drop the last token through slicing
-            raise ValueError(f"max_size must be None (no limit) or an int >= 0, not {max_size!r}")
+        # -1 would silently drop the last token through slicing
+        utils.whole_number(max_size, "max_size", 0, none_ok=True)
         not_str = [t for t in counts if not isinstance(t, str)]
         if not_str:
             raise TypeError(
@@ -193,7 +190,7 @@ class Vocab:
         if any("\n" in t or "\r" in t for t in self.itos):
             raise ValueError("cannot save a Vocab whose tokens contain line breaks")
         lines = "\n".join([_HEADER.format(len(self)), *self.itos]) + "\n"
-        save_atomically(path, lambda tmp: tmp.write_text(lines, encoding="utf-8"), "vocab.txt")
+        utils.save_atomically(path, lines, "vocab.txt")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocab:

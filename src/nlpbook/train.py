@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from nlpbook import utils
 from nlpbook.utils import Timer, flush_denormal
 
 
@@ -143,11 +144,7 @@ class HalveOnPlateau:
     def __post_init__(self) -> None:
         if not 0 < self.factor < 1:
             raise ValueError(f"HalveOnPlateau: factor must lie in (0, 1), not {self.factor!r}")
-        count = self.stop_after
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(
-                f"HalveOnPlateau: stop_after must be an integer >= 1, not {self.stop_after!r}"
-            )
+        utils.whole_number(self.stop_after, "HalveOnPlateau: stop_after")
 
     def scale(self, optimizer: torch.optim.Optimizer) -> None:
         """Multiply the learning rate of every parameter group by `factor`."""

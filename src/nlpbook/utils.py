@@ -12,7 +12,6 @@ import numbers
 import os
 import random
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from typing import TypeVar
 
 import numpy as np
 import torch
+
+from nlpbook.data.disk import save_atomically
 
 PROFILES = ("quick", "full")
 NONDETERMINISTIC_WARNING = r".*does not have a deterministic implementation"
@@ -46,6 +47,22 @@ def set_seed(seed: int, deterministic: bool = True) -> torch.Generator:
     generator = torch.Generator()
     generator.manual_seed(seed)
     return generator
+
+
+def whole_number(
+    value: int | None, name: str, minimum: int = 1, *, none_ok: bool = False, what: str = ""
+) -> int | None:
+    """`value` as an int, or a ValueError naming `name` unless it is a whole number (bool is
+    not) of at least `minimum` (or None, with `none_ok`). Every chapter's argument checks."""
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        kind = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(
+            f"{name} must be {'None (no limit) or ' if none_ok else ''}{kind}"
+            f"{f' ({what})' if what else ''}, not {value!r}"
+        )
+    return int(value)
 
 
 def _checked_seed(seed: int) -> int:
@@ -242,14 +259,15 @@ def check_band(
         records = _read_results(path)
         record = {"value": value, "low": low, "high": high}
         records[name] = {**{k: _json_number(v) for k, v in record.items()}, "ok": ok}
-        _write_atomically(path, json.dumps(records, indent=1, allow_nan=False))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_atomically(path, json.dumps(records, indent=1, allow_nan=False))
 
 
 STRICT_CHECKS_ENV = "NLPBOOK_STRICT_CHECKS"
 
 
 class CheckFailed(AssertionError):
-    """A notebook check that failed while NLPBOOK_STRICT_CHECKS=1 (make test, CI)."""
+    """A notebook check that failed while NLPBOOK_STRICT_CHECKS=1 (make test, CI). Every chapter."""
 
 
 def check(claim: str, ok: bool, detail: str = "") -> None:
@@ -299,16 +317,3 @@ def _read_results(path: Path) -> dict:
         warnings.warn(f"{path} is not valid JSON of band results; starting it afresh", stacklevel=3)
         return {}
     return records
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

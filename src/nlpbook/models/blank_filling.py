@@ -8,6 +8,7 @@ import re
 
 import torch
 
+from nlpbook import utils
 from nlpbook.corpus import BLANK, FIRST_WORD, encode_sentence, word_tokens
 from nlpbook.models.infill import check_head, word_scores
 from nlpbook.text import Vocab, require_finite, require_known
@@ -80,8 +81,7 @@ def fill_blank(
     the code's log-likelihood (plus `log_prior`), or minus its distance (hamming, euclidean).
     A `k` above the number of candidate words returns them all.
     """
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int (how many words to return), not {k!r}")
+    utils.whole_number(k, "k", what="how many words to return")
     scores = blank_scores(model, vocab, text, head, codes, metric, log_prior)
     candidates = len(vocab) - FIRST_WORD  # specials are never candidates
     best = scores.topk(min(k, candidates)).indices.tolist()

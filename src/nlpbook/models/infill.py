@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nlpbook import rnn
+from nlpbook import rnn, utils
 from nlpbook.corpus import FIRST_WORD, target_mask
 
 HEADS = ("binary", "softmax")
@@ -184,8 +184,7 @@ def row_chunks(n: int, words: int, chunk: int = DECODE_CHUNK) -> list[slice]:
     """Slices that cut n rows of `words` scores each into chunks of about `chunk` scores:
     a multiple of `ROW_BLOCK` rows each, the last one with the remainder too, so under twice
     that (fewer rows, not aligned, when one block would hold more than `chunk`). Chapter 05."""
-    if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-        raise ValueError(f"chunk must be a positive int (scores decoded at once), not {chunk!r}")
+    utils.whole_number(chunk, "chunk", what="scores decoded at once")
     rows = max(1, chunk // max(words, 1))
     if rows >= ROW_BLOCK:
         rows -= rows % ROW_BLOCK

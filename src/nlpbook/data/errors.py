@@ -1,7 +1,6 @@
-"""The data errors every chapter (02-05) may see, and which local-disk faults are final.
+"""The data errors a chapter may see, and which local-disk faults are final.
 
-`nlpbook.downloads`, `nlpbook.file_checks`, `nlpbook.archives` and `nlpbook.data` raise
-these; each message names the file and the cause.
+Everything in `nlpbook.data` raises these; each message names the file and the cause.
 """
 
 from __future__ import annotations
@@ -14,11 +13,11 @@ from pathlib import Path
 
 
 class DataError(RuntimeError):
-    """A dataset could not be found, downloaded, verified or extracted. Chapters 02-05."""
+    """A dataset could not be found, downloaded, verified or extracted."""
 
 
 class DownloadError(DataError):
-    """A download failed (HTTP error, HTML page, truncated body, timeout). Chapters 02-05.
+    """A download failed (HTTP error, HTML page, truncated body, timeout).
 
     `retry` says whether another attempt at the same URL may succeed: an HTML page or a
     malformed header will not change, so `download` goes straight on to the next URL.
@@ -30,7 +29,7 @@ class DownloadError(DataError):
 
 
 class ChecksumError(DataError):
-    """A file's checksum does not match the registry. Chapters 02-05."""
+    """A file's checksum does not match the registry."""
 
 
 # A local file system that cannot take the write: full, read-only, or a file in the way.
@@ -47,10 +46,7 @@ _STORAGE_ERRNOS = {
 
 
 def is_storage_error(error: BaseException) -> bool:
-    """Whether `error` comes from the local disk (not the network): retrying will not help.
-
-    Chapters 02-05.
-    """
+    """Whether `error` comes from the local disk (not the network): retrying will not help."""
     return (
         isinstance(error, OSError)
         and not isinstance(error, urllib.error.URLError)
@@ -60,9 +56,7 @@ def is_storage_error(error: BaseException) -> bool:
 
 @contextmanager
 def data_root_errors(root: Path) -> Iterator[None]:
-    """Turn a full, read-only or misplaced data root into a DataError naming the setting.
-
-    Chapters 01-05 (through `data.fetch` and `data.stage`)."""
+    """Turn a full, read-only or misplaced data root into a DataError naming the setting."""
     try:
         yield
     except OSError as e:

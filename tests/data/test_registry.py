@@ -1,9 +1,9 @@
-"""The registry override ($NLPBOOK_REGISTRY_OVERRIDE) and Google Drive's confirmation page.
+"""The registry override ($NLPBOOK_REGISTRY_OVERRIDE), end to end.
 
 Every downloadable registry entry is resolved through the real download -> verify ->
-extract path from a loopback HTTP server (127.0.0.1) that serves tiny archives written
-here in the canonical formats and names; a second server mimics Google Drive's
-"can't scan this file for viruses" page in its three historical forms.
+extract path from a loopback HTTP server (127.0.0.1, the `server` fixture of
+tests/data/conftest.py) that serves tiny archives written here in the canonical formats and
+names.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import json
 import zipfile
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
-import fixtures_canonical as canonical_fixtures
 import pytest
-from conftest import IMDB_REVIEWS, SNLI_LINES, tar_bytes
+from conftest import IMDB_REVIEWS, SNLI_LINES, leftovers, tar_bytes
 
-from nlpbook import data, data_errors, datasets, downloads, google_drive, registry
+from nlpbook import data, datasets
+from nlpbook.data import download, errors, registry
 
 # ---------------------------------------------------------------- canonical-format fixtures
 
@@ -104,138 +104,23 @@ def checksum(payload: bytes, algorithm: str) -> str:
 
 
 class Handler(BaseHTTPRequestHandler):
-    files: dict[str, bytes] = {}  # path -> body, plain downloads
-    drive: dict[str, bytes] = {}  # Drive file id -> body
+    files: dict[str, bytes] = {}  # path -> body
     requests: list[str] = []
 
     def log_message(self, *args):
         pass
 
-    def _send(self, body: bytes, content_type: str, status=200, headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for key, value in headers:
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _file(self, file_id: str):
-        self._send(
-            self.drive[file_id],
-            "application/octet-stream",
-            headers=[("Content-Disposition", f'attachment; filename="{file_id}.tar.gz"')],
-        )
-
-    def _page(self, title: str, body: str, headers=()):
-        page = f"<!DOCTYPE html><html><head><title>{title}</title></head><body>{body}</body></html>"
-        self._send(page.encode(), "text/html; charset=utf-8", headers=headers)
-
     def do_GET(self):
         Handler.requests.append(self.path)
-        parts = urlsplit(self.path)
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        file_id = query.get("id", "")
-        if parts.path in self.files:
-            self._send(self.files[parts.path], "application/octet-stream")
-        elif parts.path == "/uc" and file_id.startswith("FORM"):
-            # drive.google.com/uc redirects to drive.usercontent.google.com/download
-            self.send_response(303)
-            self.send_header("Location", f"/download?id={file_id}&export=download")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-        elif parts.path == "/download" and file_id.startswith("FORM"):
-            if query.get("confirm") == "t" and query.get("uuid") == "5b2c-11ef":
-                self._file(file_id)
-            else:
-                port = self.server.server_address[1]
-                self._page(
-                    "Google Drive - Virus scan warning",
-                    "<p>Google Drive can't scan this file for viruses.</p>"
-                    f'<form id="download-form" action="http://127.0.0.1:{port}/download" '
-                    'method="get"><input type="submit" value="Download anyway"/>'
-                    f'<input type="hidden" name="id" value="{file_id}">'
-                    '<input type="hidden" name="export" value="download">'
-                    '<input type="hidden" name="confirm" value="t">'
-                    '<input type="hidden" name="uuid" value="5b2c-11ef"></form>',
-                )
-        elif parts.path == "/uc" and file_id == "LINK":
-            if query.get("confirm") == "Xy9_":
-                self._file(file_id)
-            else:
-                self._page(
-                    "Google Drive - Virus scan warning",
-                    '<a id="uc-download-link" '
-                    f'href="/uc?export=download&amp;confirm=Xy9_&amp;id={file_id}">'
-                    "Download anyway</a>",
-                )
-        elif parts.path == "/uc" and file_id == "COOKIE":
-            cookie = self.headers.get("Cookie", "")
-            if query.get("confirm") == "TOKEN42" and "download_warning_13058=TOKEN42" in cookie:
-                self._file(file_id)
-            else:
-                self._page(
-                    "Google Drive - Virus scan warning",
-                    "<p>can't scan this file</p>",
-                    headers=[("Set-Cookie", "download_warning_13058=TOKEN42; Path=/")],
-                )
-        elif parts.path == "/uc" and file_id == "QUERY":
-            # The form's action already has a query: the fields must join it.
-            port = self.server.server_address[1]
-            self._page(
-                "Google Drive - Virus scan warning",
-                f'<form id="download-form" action="http://127.0.0.1:{port}/get?authuser=0">'
-                f'<input type="hidden" name="id" value="{file_id}">'
-                '<input type="hidden" name="confirm" value="t"></form>',
-            )
-        elif parts.path == "/get" and file_id == "QUERY":
-            if query.get("authuser") == "0" and query.get("confirm") == "t":
-                self._file(file_id)
-            else:
-                self.send_error(404, "Not Found")
-        elif parts.path == "/uc" and file_id.startswith("SCRIPT"):
-            host = "example.invalid" if file_id == "SCRIPTOFF" else "127.0.0.1"
-            port = self.server.server_address[1]
-            # A JSON string in the page's script: "\/" is "/", "\u003d" is "=".
-            target = f"http:\\/\\/{host}:{port}\\/get?id\\u003d{file_id}\\u0026confirm\\u003dt"
-            self._page(
-                "Google Drive - Virus scan warning",
-                f'<script>var data = {{"title":"a.tar.gz","downloadUrl":"{target}"}};</script>',
-            )
-        elif parts.path == "/get" and file_id == "SCRIPT":
-            if query.get("confirm") == "t":
-                self._file(file_id)
-            else:
-                self.send_error(404, "Not Found")
-        elif parts.path == "/uc" and file_id in ("BARE", "STUCK"):
-            # A warning page with no form, link, script or cookie: confirm=t is the way on.
-            if query.get("confirm") == "t" and file_id == "BARE":
-                self._file(file_id)
-            else:
-                self._page(
-                    "Google Drive - Virus scan warning",
-                    "<p>Google Drive can&#39;t scan this file for viruses.</p>",
-                )
-        elif parts.path == "/uc" and file_id == "QUOTA":
-            self._page(
-                "Google Drive - Quota exceeded",
-                '<p class="uc-error-subcaption">Too many users have viewed or downloaded '
-                "this file recently.</p>",
-            )
-        elif parts.path == "/uc" and file_id == "OFFSITE":
-            self._page(
-                "Google Drive - Virus scan warning",
-                '<form id="download-form" action="http://example.invalid/download">'
-                '<input type="hidden" name="id" value="OFFSITE"></form>',
-            )
-        else:
+        path = urlsplit(self.path).path
+        if path not in self.files:
             self.send_error(404, "Not Found")
-
-
-@pytest.fixture(scope="module")
-def server():
-    with canonical_fixtures.serve_handler(Handler) as url:
-        yield url
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(self.files[path])))
+        self.end_headers()
+        self.wfile.write(self.files[path])
 
 
 @pytest.fixture
@@ -254,10 +139,6 @@ def env(tmp_path, monkeypatch):
 
     write_override.root = root
     return write_override
-
-
-def leftovers(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
 
 
 # ---------------------------------------------------------------- the override, end to end
@@ -317,7 +198,7 @@ def test_override_with_a_wrong_checksum_leaves_nothing(server, env):
     Handler.files = {f"/{filename}": payload}
     env({"imdb": {filename: {"urls": [f"{server}/{filename}"], "checksum": "sha256:" + "ab" * 32}}})
     with pytest.raises(
-        data_errors.DataError, match=f"downloaded from {server}/{filename}.*expected abab"
+        errors.DataError, match=f"downloaded from {server}/{filename}.*expected abab"
     ):
         data.fetch("imdb", progress=False, retries=1)
     assert leftovers(env.root) == []
@@ -371,7 +252,7 @@ def test_bad_override_files_give_clear_errors(env, content, message):
     with pytest.raises(registry.RegistryOverrideError, match=message) as info:
         registry.get_spec("imdb")
     assert str(path) in str(info.value) and registry.OVERRIDE_ENV in str(info.value)
-    assert isinstance(info.value, data_errors.DataError)
+    assert isinstance(info.value, errors.DataError)
 
 
 def test_missing_override_file_and_cli_message(env, monkeypatch, tmp_path):
@@ -395,122 +276,33 @@ def test_good_checksums_and_urls_are_accepted(env):
     assert source.checksum == "md5:" + "A" * 32 and source.urls == ("https://h/x.zip",)
 
 
-# ---------------------------------------------------------------- Google Drive
+# ---------------------------------------------------------------- Zhang's tarball, hosts, SNLI
 
 
-@pytest.fixture
-def drive(monkeypatch):
-    """Treat the loopback server as a Drive host, for this test only."""
-    monkeypatch.setattr(google_drive, "DRIVE_HOSTS", (*google_drive.DRIVE_HOSTS, "127.0.0.1"))
+def test_an_html_answer_is_refused_not_saved(server, tmp_path):
     Handler.requests = []
-
-
-@pytest.mark.parametrize("file_id", ["FORM", "LINK", "COOKIE"])
-def test_drive_confirmation_page_is_passed(server, drive, tmp_path, file_id):
-    payload = amazon_archive()
-    Handler.drive = {file_id: payload}
-    dest = downloads.download(
-        f"{server}/uc?export=download&id={file_id}",
-        tmp_path / "a.tar.gz",
-        checksum(payload, "md5"),
-        retries=1,
-        progress=False,
-    )
-    assert dest.read_bytes() == payload
-    assert leftovers(tmp_path) == ["a.tar.gz"]
-    assert len(Handler.requests) == (3 if file_id == "FORM" else 2)  # one page, one file
-
-
-@pytest.mark.parametrize(
-    "file_id, message",
-    [
-        ("QUOTA", "'Google Drive - Quota exceeded'.*download quota"),
-        ("OFFSITE", "points off Drive: http://example.invalid/download"),
-        ("SCRIPTOFF", "points off Drive: http://example.invalid:"),
-    ],
-)
-def test_drive_pages_without_a_download_are_clear_errors(server, drive, tmp_path, file_id, message):
-    with pytest.raises(data_errors.DownloadError, match=message):
-        downloads.download(
-            f"{server}/uc?export=download&id={file_id}",
-            tmp_path / "a.tar.gz",
-            GOOD_SHA,
-            retries=3,
-            backoff=0.01,
-            progress=False,
+    Handler.files = {"/page.html": b"<!DOCTYPE html><html><title>Sign in</title></html>"}
+    with pytest.raises(errors.DownloadError, match="HTML page"):
+        download.download(
+            f"{server}/page.html", tmp_path / "a.tar.gz", GOOD_SHA, retries=3, progress=False
         )
     assert leftovers(tmp_path) == []
     assert len(Handler.requests) == 1  # an HTML answer is not retried
 
 
-def test_confirmation_pages_are_followed_only_on_drive_hosts(server, tmp_path):
-    Handler.drive = {"FORM1": b"x"}
-    with pytest.raises(data_errors.DownloadError, match="HTML page"):
-        downloads.download(
-            f"{server}/uc?export=download&id=FORM1",
-            tmp_path / "a.tar.gz",
-            checksum(b"x", "md5"),
-            retries=1,
-            progress=False,
-        )
-    assert leftovers(tmp_path) == []
-
-
-def test_amazon_drive_source_resolves_through_the_confirmation_page(server, drive, env):
+def test_zhangs_drive_tarball_is_used_from_a_mirror_and_never_downloaded(env, tmp_path):
+    """Google Drive's copy is the second source: it has no URL (Drive serves large files behind
+    a confirmation page), but a copy placed in a mirror is verified by its md5 and extracted."""
+    (s3, drive) = registry.REGISTRY["amazon_polarity"].sources
+    assert s3.urls and not drive.urls and drive.checksum.startswith("md5:")
     payload = amazon_archive()
-    Handler.drive = {"FORM-AMZ": payload}
-    env(
-        {
-            "amazon_polarity": {
-                "amazon_review_polarity_csv.tgz": {"urls": []},
-                "amazon_review_polarity_csv.tar.gz": {
-                    "urls": [f"{server}/uc?export=download&id=FORM-AMZ"],
-                    "checksum": checksum(payload, "md5"),
-                },
-            }
-        }
-    )
-    path = data.fetch("amazon_polarity", progress=False, retries=1)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / drive.filename).write_bytes(payload)
+    env({"amazon_polarity": {drive.filename: {"checksum": checksum(payload, "md5")}}})
+    path = data.fetch("amazon_polarity", mirrors=[mirror], download_ok=False, progress=False)
     assert path == env.root / "amazon_review_polarity_csv"
     assert (path / "train.csv").read_text() == AMAZON_CSV
-    assert (env.root / "amazon_review_polarity_csv.tar.gz").read_bytes() == payload
-
-
-# ---------------------------------------------------------------- issue 22: Drive, hosts, SNLI
-
-
-@pytest.mark.parametrize("file_id", ["QUERY", "SCRIPT", "BARE"])
-def test_drive_pages_of_the_newer_forms_are_passed(server, drive, tmp_path, file_id):
-    # QUERY: the form's action has a query of its own; SCRIPT: a "downloadUrl" value;
-    # BARE: a warning page with nothing to follow, answered with confirm=t.
-    payload = amazon_archive()
-    Handler.drive = {file_id: payload}
-    dest = downloads.download(
-        f"{server}/uc?export=download&id={file_id}",
-        tmp_path / "a.tar.gz",
-        checksum(payload, "md5"),
-        retries=1,
-        progress=False,
-    )
-    assert dest.read_bytes() == payload
-    assert leftovers(tmp_path) == ["a.tar.gz"]
-    assert len(Handler.requests) == 2  # one page, one file
-
-
-def test_a_warning_page_that_stays_after_confirm_t_is_a_clear_error(server, drive, tmp_path):
-    with pytest.raises(
-        data_errors.DownloadError, match=r"'Google Drive - Virus scan warning'.*quota"
-    ):
-        downloads.download(
-            f"{server}/uc?export=download&id=STUCK",
-            tmp_path / "a.tar.gz",
-            GOOD_SHA,
-            retries=3,
-            backoff=0.01,
-            progress=False,
-        )
-    assert len(Handler.requests) == 2  # confirm=t was tried once, then nothing was retried
-    assert leftovers(tmp_path) == []
 
 
 @pytest.mark.parametrize("name", ["glove.6B", "glove.840B.300d"])
@@ -525,7 +317,7 @@ def test_glove_has_a_second_host_checked_like_the_first(server, env, name):
     override = {name: {filename: {"urls": [stanford, hf], "checksum": checksum(payload, "sha256")}}}
     env(override)
     Handler.files = {f"/hf/{filename}": payload[:-1] + b"!"}  # Stanford down, HF different
-    with pytest.raises(data_errors.DataError) as info:
+    with pytest.raises(errors.DataError) as info:
         data.fetch(name, progress=False, retries=1)
     assert f"{stanford}: HTTP 404" in str(info.value)
     assert f"downloaded from {hf}, but" in str(info.value)  # refused, not trusted
@@ -551,4 +343,4 @@ def test_snli_is_verified_by_sha256_and_its_macos_folder_stays_out(server, env):
         }
     )
     assert data.fetch("snli", progress=False, retries=1) == env.root / "snli_1.0"
-    assert sorted(p.name for p in env.root.iterdir()) == ["snli_1.0", "snli_1.0.zip"]
+    assert sorted(p.name for p in env.root.iterdir()) == [".snli.lock", "snli_1.0", "snli_1.0.zip"]

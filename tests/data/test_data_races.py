@@ -15,14 +15,15 @@ from pathlib import Path
 import fixtures_canonical as canonical_fixtures
 import pytest
 
-from nlpbook import data, registry
+from nlpbook import data
+from nlpbook.data import registry
 
 ARCHIVE = canonical_fixtures.imdb_archive()
 FILENAME = "aclImdb_v1.tar.gz"
 FETCH = "from nlpbook import data; print(data.fetch('imdb', progress=False, retries=1))"
 
 
-class SlowHandler(BaseHTTPRequestHandler):
+class Handler(BaseHTTPRequestHandler):
     """Serves ARCHIVE at /<pieces>/aclImdb_v1.tar.gz in `pieces` parts, 50 ms apart."""
 
     requests: list[str] = []
@@ -31,7 +32,7 @@ class SlowHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self):
-        SlowHandler.requests.append(self.path)
+        Handler.requests.append(self.path)
         pieces = int(self.path.split("/")[1])
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -47,11 +48,9 @@ class SlowHandler(BaseHTTPRequestHandler):
             pass
 
 
-@pytest.fixture
-def server():
-    SlowHandler.requests = []
-    with canonical_fixtures.serve_handler(SlowHandler) as url:
-        yield url
+@pytest.fixture(autouse=True)
+def no_requests_yet():
+    Handler.requests = []
 
 
 def environment(tmp_path: Path, url: str) -> dict[str, str]:
@@ -86,9 +85,9 @@ def test_two_processes_fetching_one_dataset_share_one_download(server, tmp_path)
     for process, (out, err) in zip(processes, results, strict=True):
         assert process.returncode == 0, err.decode()
         assert out.decode().strip() == str(tmp_path / "root" / "aclImdb")
-    assert len(SlowHandler.requests) == 1  # the second process waited and found it
+    assert len(Handler.requests) == 1  # the second process waited and found it
     assert "waiting for another process" in b"".join(err for _, err in results).decode()
-    assert leftovers(tmp_path / "root") == []
+    assert leftovers(tmp_path / "root") == [".imdb.lock"]  # filelock keeps it, unlocked
 
 
 def test_a_killed_download_leaves_nothing_that_outlives_the_next_fetch(
@@ -111,4 +110,4 @@ def test_a_killed_download_leaves_nothing_that_outlives_the_next_fetch(
     for key in ("NLPBOOK_DATA", "NLPBOOK_MIRROR", registry.OVERRIDE_ENV):
         monkeypatch.setenv(key, env[key])
     assert data.fetch("imdb", mirrors=[mirror], progress=False) == root / "aclImdb"
-    assert leftovers(root) == []
+    assert leftovers(root) == [".imdb.lock"]  # the .part is gone; filelock keeps its lock file

@@ -17,11 +17,11 @@ import zipfile
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import fixtures_canonical as canonical_fixtures
 import pytest
-from conftest import tar_bytes, write_imdb_tree
+from conftest import leftovers, tar_bytes, write_imdb_tree
 
-from nlpbook import archives, data, data_errors, downloads, file_checks, registry
+from nlpbook import data
+from nlpbook.data import disk, download, errors, registry
 
 PAYLOAD = tar_bytes({"toyset/a.txt": b"alpha\n", "toyset/b.txt": b"beta\n"})
 SHA = "sha256:" + hashlib.sha256(PAYLOAD).hexdigest()
@@ -83,18 +83,8 @@ class Handler(BaseHTTPRequestHandler):
             self.send_error(404, "Not Found")
 
 
-@pytest.fixture(scope="module")
-def server():
-    with canonical_fixtures.serve_handler(Handler) as url:
-        yield url
-
-
-def leftovers(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")) if root.exists() else []
-
-
 def fast_download(url, dest, checksum, **kw):
-    return downloads.download(
+    return download.download(
         url,
         dest,
         checksum,
@@ -126,20 +116,20 @@ def test_download_success_verifies_and_renames(server, tmp_path):
     ],
 )
 def test_download_faults_give_clear_errors_and_leave_nothing(server, tmp_path, path, message):
-    with pytest.raises(data_errors.DownloadError, match=message):
+    with pytest.raises(errors.DownloadError, match=message):
         fast_download(server + path, tmp_path / "toy.tar.gz", SHA)
     assert leftovers(tmp_path) == []
 
 
 def test_download_checksum_mismatch_is_removed(server, tmp_path):
-    with pytest.raises(data_errors.ChecksumError, match="expected 00"):
+    with pytest.raises(errors.ChecksumError, match="expected 00"):
         fast_download(f"{server}/good.tar.gz", tmp_path / "toy.tar.gz", "sha256:" + "00" * 32)
     assert leftovers(tmp_path) == []
 
 
 def test_download_timeout(server, tmp_path):
     start = time.perf_counter()
-    with pytest.raises(data_errors.DownloadError, match="failed after 1 attempts.*timed out"):
+    with pytest.raises(errors.DownloadError, match="failed after 1 attempts.*timed out"):
         fast_download(f"{server}/slow", tmp_path / "toy.tar.gz", SHA, timeout=0.3, retries=1)
     assert time.perf_counter() - start < 2.0
     assert leftovers(tmp_path) == []
@@ -186,7 +176,7 @@ def test_fetch_uses_archive_in_root_and_verifies_it(toy_spec, tmp_path):
     root.mkdir()
     (root / "toy.tar.gz").write_bytes(PAYLOAD[:-10] + b"corrupted!")
     with pytest.warns(UserWarning, match="skipping"):
-        with pytest.raises(data_errors.DataError, match=r"toy.tar.gz has sha256 .* expected"):
+        with pytest.raises(errors.DataError, match=r"toy.tar.gz has sha256 .* expected"):
             data.fetch("toy", root=root, mirrors=[])
     (root / "toy.tar.gz").write_bytes(PAYLOAD)
     assert (data.fetch("toy", root=root, mirrors=[]) / "b.txt").read_text() == "beta\n"
@@ -209,7 +199,7 @@ def test_fetch_error_names_file_url_and_settings(toy_spec, server, tmp_path, mon
     toy_spec([f"{server}/missing.tar.gz"])
     monkeypatch.setenv("NLPBOOK_MIRROR", str(tmp_path / "nowhere"))
     root = tmp_path / "root"
-    with pytest.raises(data_errors.DataError) as info:
+    with pytest.raises(errors.DataError) as info:
         data.fetch("toy", root=root, retries=1, progress=False)
     message = str(info.value)
     for expected in (
@@ -245,7 +235,7 @@ def test_stage_copies_layouts_and_archives(
     imdb_tar.rename(mirror / "aclImdb-labelled.tar.xz")  # a gz under another name: checksum fails
     snli_dir.rename(mirror / "snli_1.0")
     root = tmp_path / "root"
-    with pytest.raises(data_errors.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
+    with pytest.raises(errors.DataError, match=r"imdb: .*aclImdb-labelled.tar.xz has sha256"):
         data.stage(mirror, root=root)
     assert (root / "snli_1.0" / "snli_1.0_dev.jsonl").is_file()  # the others are still staged
     (mirror / "aclImdb-labelled.tar.xz").unlink()
@@ -262,9 +252,9 @@ def test_extract_is_idempotent_and_keeps_existing_files(tmp_path):
     archive = tmp_path / "toy.tar.gz"
     archive.write_bytes(PAYLOAD)
     out = tmp_path / "out"
-    assert archives.extract(archive, out) == [out / "toyset"]
+    assert disk.extract(archive, out) == [out / "toyset"]
     (out / "toyset" / "a.txt").write_text("edited")
-    archives.extract(archive, out)
+    disk.extract(archive, out)
     assert (out / "toyset" / "a.txt").read_text() == "edited"
     assert sorted(p.name for p in out.iterdir()) == ["toyset"]  # no temp dirs left
 
@@ -273,8 +263,8 @@ def test_extract_refuses_tar_member_escaping_target(tmp_path):
     archive = tmp_path / "evil.tar.gz"
     archive.write_bytes(tar_bytes({"../evil.txt": b"x", "ok/fine.txt": b"y"}))
     out = tmp_path / "out"
-    with pytest.raises(archives.UnsafeArchiveError, match="refusing"):
-        archives.extract(archive, out)
+    with pytest.raises(disk.UnsafeArchiveError, match="refusing"):
+        disk.extract(archive, out)
     assert not (tmp_path / "evil.txt").exists()
     assert list(out.iterdir()) == []
 
@@ -285,16 +275,16 @@ def test_extract_refuses_zip_member_escaping_target(tmp_path):
         zf.writestr("ok.txt", "fine")
         zf.writestr("../../evil.txt", "x")
     out = tmp_path / "out"
-    with pytest.raises(archives.UnsafeArchiveError, match="escape"):
-        archives.extract(archive, out)
+    with pytest.raises(disk.UnsafeArchiveError, match="escape"):
+        disk.extract(archive, out)
     assert not (tmp_path / "evil.txt").exists() and list(out.iterdir()) == []
 
 
 def test_extract_rejects_non_archives(tmp_path):
     bogus = tmp_path / "bogus.tar.gz"
     bogus.write_bytes(b"not an archive")
-    with pytest.raises(data_errors.DataError, match="neither a zip nor a tar"):
-        archives.extract(bogus, tmp_path / "out")
+    with pytest.raises(errors.DataError, match="neither a zip nor a tar"):
+        disk.extract(bogus, tmp_path / "out")
 
 
 def test_registry_checksums_are_well_formed():
@@ -309,9 +299,9 @@ def test_registry_checksums_are_well_formed():
 def test_verify_md5(tmp_path):
     path = tmp_path / "f"
     path.write_bytes(b"abc")
-    file_checks.verify(path, "md5:900150983cd24fb0d6963f7d28e17f72")
-    with pytest.raises(data_errors.ChecksumError):
-        file_checks.verify(path, "md5:" + "0" * 32)
+    disk.verify(path, "md5:900150983cd24fb0d6963f7d28e17f72")
+    with pytest.raises(errors.ChecksumError):
+        disk.verify(path, "md5:" + "0" * 32)
 
 
 def test_verify_compares_every_hex_digit(tmp_path):
@@ -323,15 +313,15 @@ def test_verify_compares_every_hex_digit(tmp_path):
         ("md5", "900150983cd24fb0d6963f7d28e17f72"),
         ("sha256", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
     ):
-        file_checks.verify(path, f"{algorithm}:{good}")
-        file_checks.verify(path, f"{algorithm}:{good.upper()}")  # hex case does not matter
+        disk.verify(path, f"{algorithm}:{good}")
+        disk.verify(path, f"{algorithm}:{good.upper()}")  # hex case does not matter
         middle = len(good) // 2
         for i in (len(good) - 1, middle):
             bad = good[:i] + ("0" if good[i] != "0" else "1") + good[i + 1 :]
-            with pytest.raises(data_errors.ChecksumError, match="expected"):
-                file_checks.verify(path, f"{algorithm}:{bad}")
-        with pytest.raises(data_errors.ChecksumError):  # nor is a prefix of the right checksum
-            file_checks.verify(path, f"{algorithm}:{good[:16]}")
+            with pytest.raises(errors.ChecksumError, match="expected"):
+                disk.verify(path, f"{algorithm}:{bad}")
+        with pytest.raises(errors.ChecksumError):  # nor is a prefix of the right checksum
+            disk.verify(path, f"{algorithm}:{good[:16]}")
 
 
 def test_cli_list_and_bad_name(capsys):
@@ -346,10 +336,10 @@ def test_cli_list_and_bad_name(capsys):
 
 def test_stage_an_empty_or_missing_mirror_is_an_error(tmp_path, capsys):
     root = tmp_path / "root"
-    with pytest.raises(data_errors.DataError, match=r"nowhere is not a directory"):
+    with pytest.raises(errors.DataError, match=r"nowhere is not a directory"):
         data.stage(tmp_path / "nowhere", root=root)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(data_errors.DataError, match=r"empty holds none of the registry's datasets"):
+    with pytest.raises(errors.DataError, match=r"empty holds none of the registry's datasets"):
         data.stage(tmp_path / "empty", root=root)
     with pytest.raises(SystemExit, match=r"error: .*empty holds none"):
         data.main(["stage", str(tmp_path / "empty")])
@@ -363,7 +353,7 @@ def test_stage_counts_only_verified_layouts(tmp_path, snli_dir):
     snli_dir.rename(mirror / "snli_1.0")
     assert data.stage(mirror, root=root) == ["snli"]
     (mirror / "aclImdb").mkdir()  # nor is an empty one in the mirror
-    with pytest.raises(data_errors.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
+    with pytest.raises(errors.DataError, match=r"imdb: .*aclImdb has none of train/pos"):
         data.stage(mirror, root=root)
 
 
@@ -378,7 +368,7 @@ def test_fetch_skips_a_corrupt_mirror_archive_and_tries_the_next(toy_spec, tmp_p
         assert data.fetch("toy", root=root, mirrors=[bad, good]) == root / "toyset"
     (root / "toyset" / "a.txt").unlink()
     (good / "toy.tar.gz").write_bytes(b"also broken")
-    with pytest.warns(UserWarning), pytest.raises(data_errors.DataError) as info:
+    with pytest.warns(UserWarning), pytest.raises(errors.DataError) as info:
         data.fetch("toy", root=root, mirrors=[bad, good])
     message = str(info.value)
     assert "bad/toy.tar.gz has sha256" in message and "good/toy.tar.gz has sha256" in message
@@ -399,8 +389,8 @@ def test_fetch_replaces_a_corrupt_archive_in_the_root_by_a_download(toy_spec, se
 def test_extract_truncated_archive_says_damaged(tmp_path):
     archive = tmp_path / "toy.tar.gz"
     archive.write_bytes(PAYLOAD[:-40])
-    with pytest.raises(data_errors.DataError, match=r"toy.tar.gz is damaged"):
-        archives.extract(archive, tmp_path / "out")
+    with pytest.raises(errors.DataError, match=r"toy.tar.gz is damaged"):
+        disk.extract(archive, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
 
 
@@ -412,7 +402,7 @@ def test_extract_removes_temp_dirs_of_interrupted_runs(tmp_path):
     (out / f".extract-{dead}-abc" / "toyset").mkdir(parents=True)  # interrupted
     (out / ".extract-oldstyle").mkdir()  # from before temp dirs carried a pid
     (out / f".extract-{os.getpid()}-live").mkdir()  # an extraction still running
-    archives.extract(archive, out)
+    disk.extract(archive, out)
     assert sorted(p.name for p in out.iterdir()) == [f".extract-{os.getpid()}-live", "toyset"]
 
 
@@ -435,7 +425,7 @@ def test_fetch_data_root_that_is_a_file_names_the_setting(toy_spec, server, tmp_
     root.write_text("not a directory")
     for mirrors in ([mirror], []):  # extracting from a mirror, and downloading
         with pytest.raises(
-            data_errors.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
+            errors.DataError, match=r"data root .*root.*not a directory.*NLPBOOK_DATA"
         ):
             data.fetch("toy", root=root, mirrors=mirrors, retries=1, progress=False)
 
@@ -457,7 +447,7 @@ def test_fetch_read_only_or_full_data_root_names_the_setting(
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(tarfile.TarFile, "extractall", fail)
-    with pytest.raises(data_errors.DataError, match=rf"{message}.*NLPBOOK_DATA"):
+    with pytest.raises(errors.DataError, match=rf"{message}.*NLPBOOK_DATA"):
         data.fetch("toy", root=root, mirrors=[mirror])
     assert leftovers(root) == []
 
@@ -507,7 +497,7 @@ def test_stage_copies_a_file_used_in_place_and_verifies_both_copies(tmp_path, mo
     assert (root / "vec.zip").read_bytes() == payload
     (root / "vec.zip").unlink()
     (mirror / "vec.zip").write_bytes(b"corrupt")  # never copied in
-    with pytest.raises(data_errors.DataError, match=r"vec: .*mirror/vec.zip has sha256"):
+    with pytest.raises(errors.DataError, match=r"vec: .*mirror/vec.zip has sha256"):
         data.stage(mirror, root=root, names=["vec"])
     assert leftovers(root) == []
 
@@ -520,7 +510,7 @@ def test_a_malformed_content_length_names_the_url_and_the_next_url_is_tried(
 ):
     Handler.bad_length_calls = 0
     with pytest.raises(
-        data_errors.DownloadError, match=r"/bad-length: .*malformed Content-Length.*abc"
+        errors.DownloadError, match=r"/bad-length: .*malformed Content-Length.*abc"
     ):
         fast_download(f"{server}/bad-length", tmp_path / "toy.tar.gz", SHA, retries=3)
     assert Handler.bad_length_calls == 1  # a header that will not change is not retried
@@ -536,10 +526,10 @@ def test_a_directory_in_the_way_of_a_download_is_named_and_leaves_no_part(
 ):
     root = tmp_path / "root"
     (root / "toy.tar.gz").mkdir(parents=True)
-    with pytest.raises(data_errors.DataError, match=r"toy.tar.gz is a directory, in the way"):
+    with pytest.raises(errors.DataError, match=r"toy.tar.gz is a directory, in the way"):
         fast_download(f"{server}/good.tar.gz", root / "toy.tar.gz", SHA)
     toy_spec([f"{server}/good.tar.gz"])
-    with pytest.raises(data_errors.DataError) as info:
+    with pytest.raises(errors.DataError) as info:
         data.fetch("toy", root=root, mirrors=[], retries=1, progress=False)
     assert "toy.tar.gz is a directory, in the way" in str(info.value)
     assert "Nothing half-written" not in str(info.value)
@@ -563,7 +553,7 @@ def test_a_symlink_loop_in_a_mirror_is_one_line_and_the_others_are_staged(tmp_pa
     snli_dir.rename(mirror / "snli_1.0")
     imdb = write_imdb_tree(mirror)
     (imdb / "train" / "pos" / "up").symlink_to("../..")  # a folder that leads back up
-    with pytest.raises(data_errors.DataError) as info:
+    with pytest.raises(errors.DataError) as info:
         data.stage(mirror, root=root)
     (line,) = [line for line in str(info.value).splitlines() if line.strip().startswith("imdb")]
     assert "pos/up is a symlink loop" in line and len(line) < 300
@@ -573,7 +563,7 @@ def test_a_symlink_loop_in_a_mirror_is_one_line_and_the_others_are_staged(tmp_pa
     (imdb / "train" / "pos" / "up").unlink()
     (imdb / "train" / "pos" / "self").symlink_to("self")  # a link to itself
     with pytest.raises(
-        data_errors.DataError, match=r"imdb: .*pos/self is a broken symlink or a symlink"
+        errors.DataError, match=r"imdb: .*pos/self is a broken symlink or a symlink"
     ):
         data.stage(mirror, root=root)
 
@@ -584,13 +574,13 @@ def test_extract_leaves_macos_litter_out_of_the_data_root(tmp_path):
         zf.writestr("snli_1.0/snli_1.0_dev.jsonl", "{}\n")
         zf.writestr("__MACOSX/snli_1.0/._snli_1.0_dev.jsonl", b"\x00\x05\x16\x07")
     out = tmp_path / "out"
-    assert archives.extract(archive, out) == [out / "snli_1.0"]
+    assert disk.extract(archive, out) == [out / "snli_1.0"]
     assert sorted(p.name for p in out.iterdir()) == ["snli_1.0"]
 
 
 def test_a_missing_dataset_points_to_the_doctor(toy_spec, tmp_path):
     toy_spec([])
-    with pytest.raises(data_errors.DataError, match=r"python -m nlpbook doctor"):
+    with pytest.raises(errors.DataError, match=r"python -m nlpbook doctor"):
         data.fetch("toy", root=tmp_path / "root", mirrors=[])
 
 
@@ -598,7 +588,7 @@ def test_an_interrupt_after_the_download_leaves_no_part(server, tmp_path, monkey
     def interrupted(path, checksum):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(downloads, "verify", interrupted)
+    monkeypatch.setattr(download, "verify", interrupted)
     with pytest.raises(KeyboardInterrupt):
         fast_download(f"{server}/good.tar.gz", tmp_path / "toy.tar.gz", SHA)
     assert leftovers(tmp_path) == []

@@ -1,23 +1,22 @@
-"""Downloads for chapters 02-05: timeouts, retries, a `.part` file and an atomic rename.
+"""Downloads: timeouts, retries, a progress bar, a `.part` file and an atomic rename.
 
-`download` fetches one URL (past Google Drive's confirmation page, see
-`nlpbook.google_drive`), verifies the registry's checksum and only then renames the file
-into place; on any failure nothing is left behind. `nlpbook.data` picks the URLs.
+`download` fetches one URL, verifies the registry's checksum and only then renames the file
+into place (`disk.save_atomically`); on any failure nothing is left behind. An HTML page is
+never saved as an archive. `nlpbook.data.fetch` picks the URLs.
 """
 
 from __future__ import annotations
 
-import os
 import time
 import urllib.error
+import urllib.request
 from http.client import HTTPException
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from nlpbook.data_errors import ChecksumError, DataError, DownloadError, is_storage_error
-from nlpbook.file_checks import verify
-from nlpbook.google_drive import open_url
+from nlpbook.data.disk import save_atomically, verify
+from nlpbook.data.errors import ChecksumError, DataError, DownloadError, is_storage_error
 
 CHUNK = 1 << 20  # bytes read and written at a time
 
@@ -41,7 +40,8 @@ def _content_length(url: str, value: str | None) -> int | None:
 
 
 def _download_once(url: str, part: Path, timeout: float, progress: bool, size: int | None) -> None:
-    with open_url(url, timeout) as response:
+    request = urllib.request.Request(url, headers={"User-Agent": "nlpbook"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         content_type = response.headers.get("Content-Type", "")
         if content_type.lower().startswith("text/html"):
             raise DownloadError(
@@ -115,7 +115,7 @@ def download(
 
     Transient faults (timeouts, dropped connections, 5xx) are retried; a 4xx, an HTML
     page, a malformed header or a checksum mismatch is not. On any failure, an interrupt
-    too, nothing is left at `dest` or `dest.part`. Chapters 02-05.
+    too, nothing is left at `dest` or `dest.part`.
     """
     dest = Path(dest)
     if dest.is_dir():
@@ -124,14 +124,12 @@ def download(
             "move or delete it and try again"
         )
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    try:
+
+    def download_verified(part: Path) -> None:
         _download_retrying(url, part, timeout, retries, backoff, progress=progress, size=size)
         try:
             verify(part, checksum)
         except ChecksumError as e:
             raise ChecksumError(f"downloaded from {url}, but {e}") from None
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)  # gone already after the rename
-    return dest
+
+    return save_atomically(dest, download_verified)

@@ -3,7 +3,6 @@
 Canonical URLs and checksums are those listed in the offline mirror's README
 (`shared/data/README.md`), each cross-checked against at least two independent public
 references, named in a comment beside the entry (repository + path; read, not copied).
-Introduced in chapter 01; every chapter reads through it.
 
 Override (tests, labs with a local web server): set ``NLPBOOK_REGISTRY_OVERRIDE`` to a
 JSON file that replaces the download fields of named sources::
@@ -28,17 +27,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from nlpbook.data_errors import DataError
+from nlpbook.data.errors import DataError
 
 OVERRIDE_ENV = "NLPBOOK_REGISTRY_OVERRIDE"
 
 
 @dataclass(frozen=True)
 class Source:
-    """One file that provides a dataset: its name in the data root, URLs and checksum.
-
-    Chapters 02-05.
-    """
+    """One file that provides a dataset: its name in the data root, URLs and checksum."""
 
     filename: str
     checksum: str  # "sha256:<hex>" or "md5:<hex>"
@@ -48,10 +44,7 @@ class Source:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A dataset: the layout it extracts to (`target`, under the data root) and its sources.
-
-    Chapters 02-05.
-    """
+    """A dataset: the layout it extracts to (`target`, under the data root) and its sources."""
 
     name: str
     description: str
@@ -167,24 +160,17 @@ REGISTRY: dict[str, DatasetSpec] = {
                     ("https://s3.amazonaws.com/fast-ai-nlp/amazon_review_polarity_csv.tgz",),
                     size=688_339_454,
                 ),
-                # Zhang et al.'s original tarball on Google Drive (a fallback: large files
-                # there sit behind a "can't scan for viruses" page, which
-                # nlpbook.google_drive confirms). md5 and layout: pytorch/text
-                # torchtext/datasets/amazonreviewpolarity.py (also its older
-                # torchtext/experimental/datasets/raw/amazonreviewpolarity.py and the MD5
-                # table of torchtext/datasets/text_classification.py): one project, so the
-                # md5 has a single independent source. URL also in one version of
-                # huggingface/datasets datasets/amazon_polarity/amazon_polarity.py (its
-                # dataset_infos.json lists the S3 copy). A size of 688,340,758 bytes was
-                #   published by one source only (found by issue 22's cross-check, not
-                #   re-found from here), so it is not set: it would only feed a progress bar.
+                # Zhang et al.'s original tarball, on Google Drive (id
+                #   0Bz8a_Dbh9QhbaW12WVVZS2drcnM): used when it sits in the data root or a
+                #   mirror, never downloaded (Drive serves large files behind a "can't scan for
+                #   viruses" page; fetch it by hand, or with `gdown`). md5 and layout:
+                #   pytorch/text torchtext/datasets/amazonreviewpolarity.py (also its older
+                #   torchtext/experimental/datasets/raw/amazonreviewpolarity.py and the MD5
+                #   table of torchtext/datasets/text_classification.py): one project, so the
+                #   md5 has a single independent source.
                 Source(
                     "amazon_review_polarity_csv.tar.gz",
                     "md5:fe39f8b653cada45afd5792e0f0e8f9b",
-                    (
-                        "https://drive.google.com/uc?export=download"
-                        "&id=0Bz8a_Dbh9QhbaW12WVVZS2drcnM",
-                    ),
                 ),
             ),
             license="distributed for research; cite the paper",
@@ -273,10 +259,7 @@ REGISTRY: dict[str, DatasetSpec] = {
 
 
 class RegistryOverrideError(DataError, ValueError):
-    """The file named by $NLPBOOK_REGISTRY_OVERRIDE is missing or malformed.
-
-    Chapters 02-05 (the data they download).
-    """
+    """The file named by $NLPBOOK_REGISTRY_OVERRIDE is missing or malformed."""
 
 
 _FIELDS = {"urls", "checksum", "size"}
@@ -330,10 +313,7 @@ def _check_source(path: Path, where: str, fields: object) -> dict:
 
 
 def load_override(path: str | Path) -> dict[str, dict[str, dict]]:
-    """Read and validate a registry override file: {dataset: {source filename: fields}}.
-
-    Chapters 02-05 (the data they download).
-    """
+    """Read and validate a registry override file: {dataset: {source filename: fields}}."""
     path = Path(path).expanduser()
     try:
         stat = path.stat()
@@ -369,10 +349,7 @@ def load_override(path: str | Path) -> dict[str, dict[str, dict]]:
 
 
 def apply_override(spec: DatasetSpec, override: dict[str, dict[str, dict]]) -> DatasetSpec:
-    """`spec` with the urls/checksum/size of the sources that `override` names replaced.
-
-    Chapters 02-05 (the data they download).
-    """
+    """`spec` with the urls/checksum/size of the sources that `override` names replaced."""
     changes = override.get(spec.name)
     if not changes:
         return spec
@@ -386,10 +363,7 @@ def apply_override(spec: DatasetSpec, override: dict[str, dict[str, dict]]) -> D
 
 
 def get_spec(name: str) -> DatasetSpec:
-    """The registry entry for `name` (with $NLPBOOK_REGISTRY_OVERRIDE applied), or a clear error.
-
-    Chapters 02-05.
-    """
+    """The registry entry for `name` (with $NLPBOOK_REGISTRY_OVERRIDE applied), or a clear error."""
     try:
         spec = REGISTRY[name]
     except (KeyError, TypeError):

@@ -1,54 +1,74 @@
-"""Find, download, verify and extract datasets into the data root.
+"""Find, download, verify and extract datasets into the data root: the plumbing under the
+chapters, which see one name of it, `data.data_root()` (see ARCHITECTURE.md).
 
-Resolution order for a dataset (see DESIGN.md, Data):
+Resolution order for a dataset:
   1. its extracted layout in the data root;
   2. its archive in the data root (checksum verified, then extracted);
   3. the same two in each mirror directory (read-only; archives are extracted into the root);
   4. a download over HTTPS into the data root (checksum verified, then extracted);
   5. a clear error naming the file, the URL and the settings that point elsewhere.
-Steps 2-4 hold a lock file in the data root (`.<dataset>.lock`): two processes fetching
-one dataset wait for each other instead of writing one `.part`, and the holder removes
-the `.part` files a killed run left.
+Steps 2-4 hold a lock file in the data root (`.<dataset>.lock`, `filelock`): two processes
+fetching one dataset wait for each other instead of writing one `.part`, and the holder
+removes the `.part` files a killed run left.
 
 Settings: $NLPBOOK_DATA (the data root) and $NLPBOOK_MIRROR (read-only directories,
 separated by os.pathsep). `stage` copies a whole mirror into the data root (one dataset at
-a time through `nlpbook.staging`); `fetch_profile` fetches what a profile needs; `main` is
-`python -m nlpbook.data`. Introduced in chapter 01; every chapter reads through it.
+a time, `disk.stage_one`); `fetch_profile` fetches what a profile needs; `main` is
+`python -m nlpbook.data`. The modules: `registry` (what exists and where), `download`,
+`disk` (atomic saves, checksums, archives, staging), `errors`, `glove_files`.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
-from nlpbook.archives import extract
-from nlpbook.data_errors import DataError, data_root_errors
-from nlpbook.downloads import download
-from nlpbook.file_checks import is_complete, verify
-from nlpbook.locks import dataset_lock
-from nlpbook.registry import REGISTRY, DatasetSpec, Source, get_spec
-from nlpbook.staging import stage_one
+import filelock
+
+from nlpbook.data.disk import extract, is_complete, stage_one, verify
+from nlpbook.data import download
+from nlpbook.data.errors import (
+    ChecksumError,
+    DataError,
+    DownloadError,
+    data_root_errors,
+    is_storage_error,
+)
+from nlpbook.data.registry import REGISTRY, DatasetSpec, Source, get_spec
+
+__all__ = [
+    "REGISTRY",
+    "ChecksumError",
+    "DataError",
+    "DownloadError",
+    "data_root",
+    "dataset_lock",
+    "fetch",
+    "fetch_profile",
+    "main",
+    "mirror_dirs",
+    "stage",
+]
 
 
 def data_root() -> Path:
-    """The data root: $NLPBOOK_DATA, else `data/` at the repository root. Chapters 02-05."""
+    """The data root: $NLPBOOK_DATA, else `data/` at the repository root."""
     env = os.environ.get("NLPBOOK_DATA")
     if env:
         return Path(env).expanduser().resolve()
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     if (repo / "pyproject.toml").is_file():
         return repo / "data"
     return Path.home() / "nlpbook_data"
 
 
 def mirror_dirs() -> list[Path]:
-    """The read-only mirror directories from $NLPBOOK_MIRROR (os.pathsep-separated).
-
-    Chapters 02-05.
-    """
+    """The read-only mirror directories from $NLPBOOK_MIRROR (os.pathsep-separated)."""
     raw = os.environ.get("NLPBOOK_MIRROR", "")
     return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
 
@@ -58,6 +78,44 @@ DOCTOR_HINT = (
     "Run `python -m nlpbook doctor` for a report of the data root, the mirrors and which "
     "datasets are present and verified."
 )
+
+
+# ---------------------------------------------------------------- the lock
+
+
+@contextmanager
+def dataset_lock(root: Path, spec: DatasetSpec) -> Iterator[None]:
+    """Hold the dataset's lock in `root` (two notebooks fetching it wait for each other, and
+    say so once), then remove what a killed run left: the `.part` files of its sources.
+
+    The operating system drops the lock of a killed process, so a crash never leaves it held.
+    A root that cannot hold the lock file (read-only, or a file) cannot be written at all, so
+    there is nothing to guard: the dataset is then read from the mirrors unlocked.
+    """
+    held = None
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(root / f".{spec.name}.lock")
+        try:
+            lock.acquire(timeout=0)
+        except filelock.Timeout:
+            print(
+                f"waiting for another process that is fetching {spec.name!r} into {root}",
+                file=sys.stderr,
+                flush=True,
+            )
+            lock.acquire()
+        held = lock
+    except OSError as e:
+        if not is_storage_error(e):
+            raise
+    try:
+        for source in spec.sources if held else ():  # only the holder writes them: stale
+            (root / (source.filename + ".part")).unlink(missing_ok=True)
+        yield
+    finally:
+        if held:
+            held.release()
 
 
 # ---------------------------------------------------------------- resolution
@@ -84,7 +142,7 @@ def fetch(
     """Return the local path of dataset `name`, fetching it if needed (see module docstring).
 
     `need` lists paths inside the extracted layout that must exist (default: all of the
-    registry's `files`), e.g. ``fetch("snli", need=["snli_1.0_dev.jsonl"])``. Chapters 02-05.
+    registry's `files`), e.g. ``fetch("snli", need=["snli_1.0_dev.jsonl"])``.
     """
     spec = get_spec(name)
     root = Path(root) if root is not None else data_root()
@@ -108,7 +166,7 @@ def fetch(
 
         for source, url in urls if download_ok else []:
             try:
-                archive = download(
+                archive = download.download(
                     url,
                     root / source.filename,
                     source.checksum,
@@ -163,7 +221,7 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
     A damaged dataset does not stop the others: they are staged, then a DataError lists
     what failed. A mirror that holds none of the registry's datasets is an error too.
     Used by `.ci/run` and by instructors preparing a lab without internet.
-    Chapters 02-05 (the data they read).
+   
     """
     root = Path(root) if root is not None else data_root()
     mirror = Path(mirror)
@@ -213,10 +271,7 @@ PROFILE_NEEDS = {
 
 
 def fetch_profile(profile: str) -> dict[str, Path]:
-    """Fetch every dataset a profile needs; the first alternative that resolves wins.
-
-    Chapters 02-05 (the data they read).
-    """
+    """Fetch every dataset a profile needs; the first alternative that resolves wins."""
     if profile not in PROFILE_NEEDS:
         raise ValueError(f"unknown profile {profile!r}; choose {' or '.join(PROFILE_NEEDS)}")
     found = {}
@@ -234,10 +289,7 @@ def fetch_profile(profile: str) -> dict[str, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m nlpbook.data {list,stage DIR,fetch NAME..., profile [quick|full]}`.
-
-    Chapters 02-05 (the data they read).
-    """
+    """`python -m nlpbook.data {list,stage DIR,fetch NAME..., profile [quick|full]}`."""
     parser = argparse.ArgumentParser(prog="python -m nlpbook.data", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the registry")
@@ -265,6 +317,3 @@ def main(argv: Sequence[str] | None = None) -> None:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError adds quotes
         raise SystemExit(f"error: {message}") from None
 
-
-if __name__ == "__main__":
-    main()
