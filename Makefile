@@ -20,7 +20,7 @@ LOCK := requirements/lock.txt
 BOOK_LOCK := requirements/lock-book.txt
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup setup-latest lock run test unit nbval test-portable spread lab data notebooks lint clean bench book book-setup exercises instructor grade
+.PHONY: setup setup-latest lock run test unit nbval test-portable spread lab data notebooks lint clean bench book book-setup exercises instructor grade grade-setup
 
 setup: $(STAMP)
 
@@ -123,12 +123,18 @@ exercises: setup
 instructor: setup
 	$(PY) scripts/exercises.py instructor --out build/instructor
 
+# Each notebook runs in a bubblewrap sandbox (grade-setup installs it; GRADING_FLAGS can add
+# --timeout S, --jobs N, --memory-mb M, or --no-sandbox for trusted notebooks only).
 SCORES ?= scores.csv
-grade:
+grade-setup:
+	@command -v bwrap >/dev/null || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq bubblewrap; }
+
+grade: grade-setup
 	@test -n "$(SUBMISSIONS)" -a -n "$(CHAPTER)" || \
 		{ echo "usage: make grade SUBMISSIONS=folder CHAPTER=01 [SCORES=scores.csv]"; exit 2; }
 	$(MAKE) setup
-	$(PY) scripts/exercises.py grade "$(SUBMISSIONS)" --chapter $(CHAPTER) --out "$(SCORES)"
+	$(PY) scripts/exercises.py grade "$(SUBMISSIONS)" --chapter $(CHAPTER) --out "$(SCORES)" $(GRADING_FLAGS)
 
 bench: setup
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done

@@ -20,16 +20,21 @@ import argparse
 import csv
 import json
 import logging
+import os
 import re
 import shutil
 import sys
 import tempfile
+import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from colab_cells import BADGE_IMAGE, default_ref, repository_url  # noqa: E402
+try:  # not needed (nor there) inside the grading sandbox, which runs this file alone
+    from colab_cells import BADGE_IMAGE, default_ref, repository_url  # noqa: E402
+except ImportError:
+    BADGE_IMAGE = None
 
 SOURCES = ROOT / "exercises" / "source"
 STUDENT_DIR = ROOT / "exercises"
@@ -150,6 +155,7 @@ def student_version(nb: dict, name: str) -> dict:
     nb["cells"] = rest[:index] + [setup_cell(name), init] + rest[index:]
     for i, cell in enumerate(nb["cells"]):
         cell["id"] = f"cell-{i:03d}"  # otter draws random ids; fixed ones keep the files in step
+    nb["nbformat"], nb["nbformat_minor"] = 4, max(5, nb.get("nbformat_minor", 0))  # ids: 4.5
     return nb
 
 
@@ -233,74 +239,577 @@ def cmd_instructor(args: argparse.Namespace) -> int:
     return 0
 
 
-def grade_one(submission: Path, zip_path: Path):
-    """otter's GradingResults (None if it could not grade) and a note ('' when the notebook ran)."""
-    from otter.api import grade_submission
+# ---------------------------------------------------------------------------------------------
+# Grading (issue 30). The grader (this process) never runs a student's code. Each submission is
+# copied under the assignment's own file name into a private temporary folder and run by a child,
+# `exercises.py _child` (the code below `_child_main`), in its own process group with a time limit
+# and a memory cap, inside bubblewrap (no network, private /tmp and home, read-only Python, nothing
+# of the instructor's files or the other submissions). The child executes the notebook cell by
+# cell in an IPython shell and runs each question's checks right after that question's
+# `grader.check("qN")` cell, so later cells cannot change an earlier score and the file name does
+# not matter. It reports one JSON line per question on its stdout; the grader reads at most
+# RESULT_CAP bytes, never unpickles anything, and writes each row to the CSV as it is graded.
+
+DEFAULT_TIMEOUT_S = 180
+DEFAULT_MEMORY_MB = 4096
+RESULT_CAP = 4 << 20  # bytes of child output the grader reads; the rest is discarded
+MESSAGE_CAP = 400  # characters of one check's message kept for the feedback
+CHECK_CALL = re.compile(r"""\bgrader\.check\(\s*["'](q\d+)["']""")
+# What a notebook must not need; each match is flagged in the CSV's note column (never silently
+# dropped, never scored down automatically: an instructor looks at it).
+SCAN = {
+    "otter/grader internals": r"\botter\.(?!Notebook\b)\w|\bgrader\.(?!check\b|check_all\b|export\b)\w"
+    r"|\b_child_main\b|\bexercises\b|GradingResults|test_case",
+    "pickle": r"\b(c?pickle|dill|cloudpickle|marshal|shelve)\b|__reduce",
+    "/proc": r"/proc\b",
+    "subprocess": r"\bsubprocess\b|\bos\.(system|popen|exec\w*|spawn\w*|fork)\b|\bpty\b|^\s*!",
+    "signal/os.kill": r"\bsignal\b|\bos\.kill(pg)?\b|\bkillpg\b",
+    "ctypes": r"\bctypes\b|\bcffi\b",
+    "interpreter internals": r"\bsys\.(modules|settrace|setprofile|_getframe|stdout\s*=)|__builtins__"
+    r"|\bbuiltins\b|\bgc\.get_(objects|referrers)|\binspect\.(stack|currentframe)",
+    "patches a library": r"^\s*(torch|math|np|numpy|nn|F)(\.\w+)+\s*=[^=]|\bsetattr\(\s*(torch|math|nn)\b",
+}
+
+
+class GradingError(SystemExit):
+    pass
+
+
+def sandbox_problem() -> str:
+    """'' when bubblewrap can build a sandbox here, else why not."""
+    import subprocess
+
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return "bubblewrap (bwrap) is not installed: `make grade-setup` installs it"
+    probe = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bwrap does not start: {error}"
+    if done.returncode:
+        detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"bwrap cannot build a sandbox here ({detail}; unprivileged user namespaces off?)"
+    return ""
+
+
+NO_SANDBOX_WARNING = (
+    "grading WITHOUT a sandbox (--no-sandbox): each notebook still runs in its own process group "
+    "with a time limit and a memory cap, from a private copy, and its results come back as JSON; "
+    "but it runs as you, so it CAN read and write your files (other submissions, the CSV, the "
+    "hidden checks and solutions in this repository), use the network, and signal or outlive "
+    "your other processes. Use it only for submissions you trust."
+)
+
+
+def _ro_binds() -> list[str]:
+    """bwrap arguments: the system, Python and nlpbook, read-only; nothing else of the disk."""
+    import nlpbook
+
+    args = []
+    for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
+        path = Path(top)
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), top]
+        elif path.is_dir():
+            args += ["--ro-bind", top, top]
+    for etc in ("/etc/ld.so.cache", "/etc/alternatives", "/etc/fonts", "/etc/localtime"):
+        args += ["--ro-bind-try", etc, etc]
+    # the interpreter, the environment and (for an editable install) nlpbook's source folder
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    roots.add(Path(nlpbook.__file__).resolve().parents[1])
+    for root in sorted(roots):
+        if not any(root.is_relative_to(p) for p in roots - {root}):
+            if not str(root).startswith(("/usr/", "/bin/", "/lib")):
+                args += ["--ro-bind", str(root), str(root)]
+    return args
+
+
+def _child_command(work: Path, name: str, sandbox: bool) -> list[str]:
+    python = str(Path(sys.executable).absolute())  # the venv's python, not its target
+    if not sandbox:
+        return [python, "-I", str(Path(__file__).resolve()), "_child", name, "--shim"]
+    home = "/home/student"
+    return [
+        shutil.which("bwrap") or "bwrap",
+        "--unshare-all", "--unshare-user", "--disable-userns", "--uid", "1000", "--gid", "1000",
+        "--cap-drop", "ALL", "--die-with-parent", "--new-session",
+        *_ro_binds(),
+        "--proc", "/proc", "--dev", "/dev",
+        "--size", str(256 << 20), "--tmpfs", "/tmp",
+        "--size", str(64 << 20), "--tmpfs", "/home",
+        "--bind", str(work), f"{home}/work",
+        "--ro-bind", str(Path(__file__).resolve()), "/grader/exercises.py",
+        "--chdir", f"{home}/work",
+        python, "-I", "/grader/exercises.py", "_child", name,
+    ]  # fmt: skip
+
+
+def _child_env(sandbox: bool, work: Path, memory_mb: int) -> dict:
+    home = "/home/student" if sandbox else str(work.parent / "home")
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": "/tmp" if sandbox else str(work.parent / "tmp"),
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "MPLBACKEND": "Agg",
+        "MPLCONFIGDIR": f"{home}/.mpl",
+        "IPYTHONDIR": f"{home}/.ipython",
+        "NLPBOOK_GRADE_MEMORY_MB": str(memory_mb),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _read_capped(stream, sink: list, cap: int) -> None:
+    """Keep the first `cap` bytes of `stream` in `sink`, read and drop the rest (so a child that
+    prints without end neither blocks nor fills the grader's memory)."""
+    kept = 0
+    while chunk := stream.read(65536):
+        if kept < cap:
+            sink.append(chunk[: cap - kept])
+            kept += len(sink[-1])
+    stream.close()
+
+
+def run_child(submission: Path, name: str, tests: dict, sandbox: bool, timeout_s: float,
+              memory_mb: int) -> dict:  # fmt: skip
+    """Grade one submission in a child; return {'questions': {q: result}, 'note': str}."""
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    base = Path(tempfile.mkdtemp(prefix="nlpbook-grade-"))  # 0700: private to this user
+    try:
+        work = base / "work"
+        work.mkdir()
+        for sub in ("home", "tmp"):
+            (base / sub).mkdir()
+        shutil.copyfile(submission, work / name)
+        proc = subprocess.Popen(
+            _child_command(work, name, sandbox),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env=_child_env(sandbox, work, memory_mb), start_new_session=True, cwd=work,
+        )  # fmt: skip
+        out, err = [], []
+        readers = [
+            threading.Thread(target=_read_capped, args=(proc.stdout, out, RESULT_CAP), daemon=True),
+            threading.Thread(target=_read_capped, args=(proc.stderr, err, 8192), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        start = time.monotonic()
+        try:
+            proc.stdin.write(json.dumps({"tests": tests}).encode())
+            proc.stdin.close()
+        except OSError:
+            pass
+        timed_out = False
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+        finally:
+            try:  # the whole group, also what the notebook left running
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+        for reader in readers:
+            reader.join(timeout=10)
+        seconds = time.monotonic() - start
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    result = _parse_child_output(b"".join(out))
+    if timed_out:
+        result["note"] = f"stopped at the time limit ({timeout_s:g} s)"
+    elif not result["done"]:
+        stderr = b"".join(err).decode("utf-8", "replace").strip().splitlines()
+        why = f"exit code {proc.returncode}" if proc.returncode >= 0 else (
+            f"killed by signal {-proc.returncode}"
+            + (" (memory cap?)" if -proc.returncode in (6, 9, 11) else "")
+        )  # fmt: skip
+        result["note"] = result["note"] or (
+            f"the notebook stopped the grader's process ({why})"
+            + (f": {stderr[-1][:200]}" if stderr else "")
+        )
+    result["seconds"] = seconds
+    return result
+
+
+def _parse_child_output(data: bytes) -> dict:
+    """The child's JSON lines: one per question, a final {'done': true}; anything else ignored."""
+    result = {"questions": {}, "done": False, "note": "", "cells": []}
+    for line in data.splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(item, dict):
+            continue
+        if isinstance(item.get("question"), dict) and isinstance(item.get("name"), str):
+            result["questions"].setdefault(item["name"], item["question"])
+        elif item.get("error"):
+            result["note"] = str(item["error"])[:300]
+        elif item.get("done") is True:
+            result["done"] = True
+            result["cells"] = item.get("cells", []) if isinstance(item.get("cells"), list) else []
+    return result
+
+
+# --- the child: runs inside the sandbox -------------------------------------------------------
+
+
+def _parse_tests(text: str) -> dict:
+    """An otter python test file (as otter assign writes it) -> {'points', 'all_or_nothing',
+    'cases': [{'name', 'hidden', 'points', 'function'}]}, points resolved the way otter does."""
+    cases = []
+
+    def test_case(name=None, points=None, hidden=False, **_):
+        def register(function):
+            cases.append({"name": name or function.__name__, "points": points, "hidden": hidden,
+                          "function": function})  # fmt: skip
+            return function
+
+        return register
+
+    otter_stub = types.ModuleType("otter.test_files")
+    otter_stub.test_case = test_case
+    text = text.replace("from otter.test_files import test_case", "")
+    namespace = {"test_case": test_case, "__name__": "checks"}
+    exec(compile(text, "<checks>", "exec"), namespace)
+    total = namespace.get("points")
+    fixed = sum(c["points"] for c in cases if c["points"] is not None)
+    free = [c for c in cases if c["points"] is None]
+    if total is None:
+        total = fixed if fixed else 1
+    for case in free:
+        case["points"] = (total - fixed) / len(free)
+    return {"points": float(total), "all_or_nothing": bool(namespace.get("all_or_nothing")),
+            "cases": cases}  # fmt: skip
+
+
+def _message(error: BaseException) -> str:
+    text = str(error).strip()
+    if isinstance(error, AssertionError) and text:
+        return text[:MESSAGE_CAP]
+    return f"{type(error).__name__}: {text}"[:MESSAGE_CAP] if text else type(error).__name__
+
+
+def _run_checks(spec: dict, namespace: dict) -> dict:
+    """Run one question's checks against the notebook's variables now; never raises."""
+    import inspect
+
+    cases, score = [], 0.0
+    for case in spec["cases"]:
+        function = case["function"]
+        try:
+            names = list(inspect.signature(function).parameters)
+            missing = [n for n in names if n not in namespace]
+            if missing:
+                raise NameError(f"`{missing[0]}` is not defined (not answered, or its cell failed)")
+            function(*(namespace[n] for n in names))
+            passed, message = True, ""
+        except BaseException as error:  # noqa: BLE001 - SystemExit in an answer costs this check
+            passed, message = False, _message(error)
+        cases.append({"name": case["name"], "hidden": case["hidden"], "points": case["points"],
+                      "passed": passed, "message": message})  # fmt: skip
+        score += case["points"] if passed else 0.0
+    if spec["all_or_nothing"]:
+        score = spec["points"] if all(c["passed"] for c in cases) else 0.0
+    return {"score": score, "possible": spec["points"], "cases": cases}
+
+
+class _FakeNotebook:
+    """What `otter.Notebook` is while grading: the checks run in the grader, not here."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def check(self, question, *args, **kwargs):
+        return f"{question}: graded by the instructor's grader"
+
+    def check_all(self, *args, **kwargs):
+        return None
+
+    def export(self, *args, **kwargs):
+        return None
+
+
+def _child_main(name: str, shim: bool) -> int:
+    import resource
+
+    if shim:  # without a sandbox: the notebook's parent is this shim, not the grader
+        pid = os.fork()
+        if pid:
+            _, status = os.waitpid(pid, 0)
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    limit = int(os.environ.get("NLPBOOK_GRADE_MEMORY_MB", DEFAULT_MEMORY_MB)) << 20
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 20, 256 << 20))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    for folder in ("HOME", "TMPDIR", "MPLCONFIGDIR", "IPYTHONDIR"):
+        os.makedirs(os.environ.get(folder, "/tmp"), exist_ok=True)
+    specs = {q: _parse_tests(text) for q, text in json.load(sys.stdin)["tests"].items()}
+    report = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):  # the notebook's own output goes nowhere
+        os.dup2(devnull, fd)
+
+    def send(item: dict) -> None:
+        report.write(json.dumps(item) + "\n")
+        report.flush()
 
     try:
-        results = grade_submission(str(submission), str(zip_path), quiet=True)
-    except Exception as error:  # a broken file, another chapter's notebook, ...
-        return None, f"not graded: {type(error).__name__}: {error}".splitlines()[0]
-    error = results.catastrophic_error
-    return results, (f"failed to run: {error}".splitlines()[0] if error else "")
+        with open(name, encoding="utf-8") as f:
+            notebook = json.load(f)
+        cells = [c for c in notebook["cells"] if c.get("cell_type") == "code"]
+    except Exception as error:  # noqa: BLE001
+        send({"error": f"not a readable notebook: {_message(error)}"})
+        send({"done": True})
+        return 0
+
+    from IPython.core.interactiveshell import InteractiveShell
+
+    fake = types.ModuleType("otter")
+    fake.Notebook = _FakeNotebook
+    sys.modules["otter"] = fake
+    shell = InteractiveShell.instance()
+    shell.user_ns["__name__"] = "__main__"
+    graded, failures = set(), []
+
+    def grade(question: str, where: str) -> None:
+        if question in specs and question not in graded:
+            graded.add(question)
+            result = _run_checks(specs[question], shell.user_ns)
+            result["errors"], result["where"] = failures[:], where
+            failures.clear()
+            send({"name": question, "question": result})
+
+    for index, cell in enumerate(cells):
+        source = "".join(cell.get("source", ""))
+        if "otter_ignore" in cell.get("metadata", {}).get("tags", []):
+            continue
+        try:
+            outcome = shell.run_cell(source, store_history=False, silent=False)
+            error = outcome.error_before_exec or outcome.error_in_exec
+        except BaseException as caught:  # noqa: BLE001
+            error = caught
+        if error is not None:
+            failures.append(f"code cell {index + 1}: {_message(error)}"[:MESSAGE_CAP])
+        for question in CHECK_CALL.findall(source):
+            grade(question, f"after code cell {index + 1}")
+    for question in specs:  # no grader.check cell left for it: checked against the final state
+        grade(question, "at the end (no grader.check cell)")
+    send({"done": True})
+    return 0
 
 
-def score_row(name: str, results, note: str, possible: dict[str, float]) -> dict:
-    """One CSV row: each question's score (0 where otter has none), the total, the note."""
-    scores = {q: float(results.get_result(q).score) for q in results.test_files} if results else {}
-    row = {"submission": name} | {q: scores.get(q, 0.0) for q in possible}
-    row |= {"total": sum(row[q] for q in possible), "possible": sum(possible.values())}
-    return row | {"note": note}
+# --- the batch: rows as they are graded, resumable --------------------------------------------
 
 
-def grade_folder(folder: Path, source: Path, out_csv: Path) -> dict:
-    """Grade every .ipynb in `folder` with `source`'s hidden checks into `out_csv`, one after
-    the other; return otter's results by submission name (None where it could not grade)."""
+def scan_source(notebook_text: str, pristine: set[str]) -> list[str]:
+    """The SCAN labels that the notebook's own code (cells not in the handed-out version) hits."""
+    try:
+        cells = json.loads(notebook_text)["cells"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    code = "\n".join(
+        "".join(c.get("source", ""))
+        for c in cells
+        if isinstance(c, dict) and c.get("cell_type") == "code"
+        and "".join(c.get("source", "")) not in pristine
+    )  # fmt: skip
+    return [label for label, pattern in SCAN.items() if re.search(pattern, code, re.M)]
+
+
+def _row(name: str, digest: str, possible: dict, result: dict, flags: list[str]) -> dict:
+    row = {"submission": name}
+    notes = [result["note"]] if result.get("note") else []
+    for q, points in possible.items():
+        got = result["questions"].get(q)
+        try:
+            score = min(max(float(got["score"]), 0.0), points)
+        except (TypeError, KeyError, ValueError):
+            score = 0.0
+            if result["questions"]:  # the notebook stopped after earlier questions were graded
+                notes.append(f"{q}: not graded")
+        row[q] = round(score, 4)
+        for error in (got or {}).get("errors", [])[:1]:
+            notes.append(f"{q}: {error}"[:160])
+    row["total"] = round(sum(row[q] for q in possible), 4)
+    row["possible"] = sum(possible.values())
+    row["flags"] = "; ".join(flags)
+    row["note"] = "; ".join(notes)
+    row["sha256"] = digest
+    return row
+
+
+def feedback_markdown(name: str, row: dict, result: dict, possible: dict) -> str:
+    """What a student can read: each question's checks, passed or failed, and their messages."""
+    lines = [f"# Feedback: {name}", "", f"Score: {row['total']:g} / {row['possible']:g}", ""]
+    if row["note"]:
+        lines += [f"Note: {row['note']}", ""]
+    for q, points in possible.items():
+        got = result["questions"].get(q) or {}
+        lines.append(f"## {q}: {row[q]:g} / {points:g}")
+        if not got:
+            lines.append("- not graded (the notebook stopped before this question was checked)")
+        for error in got.get("errors", []):
+            lines.append(f"- error while running your code, {error}")
+        for case in got.get("cases", []):
+            kind = "hidden check" if case.get("hidden") else "public check"
+            mark = "passed" if case.get("passed") else "failed"
+            message = str(case.get("message") or "").replace("\n", " ")
+            lines.append(
+                f"- {kind} `{case.get('name')}`: {mark}" + (f": {message}" if message else "")
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(text, encoding="utf-8")
+    part.replace(path)
+
+
+def _graded_rows(out_csv: Path, columns: list[str]) -> dict[str, dict]:
+    """Rows already in `out_csv` (a re-run resumes), after dropping a half-written last line."""
+    if not out_csv.exists():
+        return {}
+    text = out_csv.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        _write_atomically(out_csv, text)
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames and reader.fieldnames != columns:
+        raise GradingError(f"{out_csv}: its columns are not this chapter's; choose another --out")
+    return {row["submission"]: row for row in reader}
+
+
+def _append_row(out_csv: Path, columns: list[str], row: dict) -> None:
+    """One row, one write, flushed to disk: a killed batch keeps every finished row."""
+    import io
+
+    new = not out_csv.exists() or out_csv.stat().st_size == 0
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    if new:
+        writer.writeheader()
+    writer.writerow(row)
+    with out_csv.open("a", encoding="utf-8", newline="") as f:
+        f.write(buffer.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | None = None,
+                 jobs: int | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 memory_mb: int = DEFAULT_MEMORY_MB, feedback: bool = True,
+                 quiet: bool = False) -> dict:  # fmt: skip
+    """Grade every .ipynb in `folder` with `source`'s checks into `out_csv` (appended row by row,
+    resumed if it exists); return the children's results by submission name (graded now only)."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     submissions = sorted(folder.glob("*.ipynb"))
     if not submissions:
-        raise SystemExit(f"{folder}: no .ipynb submissions to grade")
+        raise GradingError(f"{folder}: no .ipynb submissions to grade")
+    out_csv = out_csv.absolute()
+    if out_csv.is_relative_to(folder.resolve()) or out_csv.is_relative_to(folder.absolute()):
+        raise GradingError(f"{out_csv}: put the scores outside the submissions folder")
+    if sandbox is None:
+        problem = sandbox_problem()
+        if problem:
+            raise GradingError(
+                f"no sandbox: {problem}. Grading runs the students' code; refusing to grade "
+                "without a sandbox. Pass --no-sandbox to do it anyway (what that does not guard: "
+                "see GRADING.md)."
+            )
+        sandbox = True
+    elif not sandbox:
+        print(NO_SANDBOX_WARNING, file=sys.stderr)
     with tempfile.TemporaryDirectory() as tmp:
         assigned = otter_assign(source, Path(tmp) / "out", run_tests=False)
-        possible = _points_possible(assigned / "autograder" / source.name)
-        graded, rows = {}, []
-        for submission in submissions:
-            results, note = grade_one(submission, autograder_zip(assigned))
-            graded[submission.name] = results
-            rows.append(score_row(submission.name, results, note, possible))
-            print(
-                f"{submission.name}: {rows[-1]['total']:g} / {rows[-1]['possible']:g} {note}".rstrip()
+        solutions = json.loads((assigned / "autograder" / source.name).read_text(encoding="utf-8"))
+    tests = solutions["metadata"]["otter"]["tests"]
+    possible = _points_possible(tests)
+    tests = {q: tests[q] for q in possible}
+    student = STUDENT_DIR / source.name
+    pristine = {
+        "".join(c["source"]) for c in json.loads(student.read_text(encoding="utf-8"))["cells"]
+    } if student.exists() else set()  # fmt: skip
+    columns = ["submission", *possible, "total", "possible", "flags", "note", "sha256"]
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    done = _graded_rows(out_csv, columns)
+    feedback_dir = out_csv.with_name(out_csv.stem + "_feedback")
+    todo = []
+    for submission in submissions:
+        data = submission.read_bytes()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        if done.get(submission.name, {}).get("sha256") == digest:
+            continue  # graded in an earlier run, unchanged since
+        if submission.name in done:
+            print(f"{submission.name}: changed since it was graded; graded again (new row)")
+        todo.append((submission, digest, scan_source(data.decode("utf-8", "replace"), pristine)))
+    jobs = jobs or os.cpu_count() or 1
+    results = {}
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {
+            pool.submit(run_child, sub, source.name, tests, sandbox, timeout_s, memory_mb): (
+                sub, digest, flags,
             )
-    _write_csv(out_csv, rows, ["submission", *possible, "total", "possible", "note"])
-    return graded
+            for sub, digest, flags in todo
+        }  # fmt: skip
+        for future in as_completed(futures):
+            submission, digest, flags = futures[future]
+            try:
+                result = future.result()
+            except Exception as error:  # noqa: BLE001 - the batch goes on
+                result = {"questions": {}, "done": False, "note": f"not graded: {error}"}
+            row = _row(submission.name, digest, possible, result, flags)
+            _append_row(out_csv, columns, row)
+            if feedback:
+                feedback_dir.mkdir(exist_ok=True)
+                _write_atomically(
+                    feedback_dir / f"{submission.stem}.md",
+                    feedback_markdown(submission.name, row, result, possible),
+                )
+            results[submission.name] = result | {"row": row}
+            if not quiet:
+                flag = f" [flagged: {row['flags']}]" if row["flags"] else ""
+                print(f"{submission.name}: {row['total']:g} / {row['possible']:g}{flag} "
+                      f"{row['note']}".rstrip())  # fmt: skip
+    return results
 
 
-def _points_possible(solutions: Path) -> dict[str, float]:
+def _points_possible(tests: dict[str, str]) -> dict[str, float]:
     """Question name -> points, from the tests otter stored in the notebook's metadata."""
-    tests = json.loads(solutions.read_text(encoding="utf-8"))["metadata"]["otter"]["tests"]
     points = {}
     for name, text in tests.items():
         match = re.search(r"^points = ([0-9.]+)$", text, re.M)
         points[name] = float(match.group(1)) if match else 0.0
+    points = {q: p for q, p in points.items() if p > 0}
     return dict(sorted(points.items(), key=lambda item: int(item[0].lstrip("q"))))
-
-
-def _write_csv(path: Path, rows: list[dict], columns: list[str]) -> None:
-    """Written to a temporary name and renamed, so no half-written table is left behind."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    with part.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    part.replace(path)
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
     if not args.submissions.is_dir():
-        raise SystemExit(f"{args.submissions}: not a folder of submitted notebooks")
-    grade_folder(args.submissions, source_for(args.chapter), args.out)
+        raise GradingError(f"{args.submissions}: not a folder of submitted notebooks")
+    grade_folder(
+        args.submissions, source_for(args.chapter), args.out,
+        sandbox=False if args.no_sandbox else None, jobs=args.jobs, timeout_s=args.timeout,
+        memory_mb=args.memory_mb,
+    )  # fmt: skip
     print(f"wrote {args.out}")
     return 0
+
+
+def cmd_child(args: argparse.Namespace) -> int:
+    return _child_main(args.name, args.shim)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,7 +825,18 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("submissions", type=Path, help="a folder of submitted .ipynb files")
     grade.add_argument("--chapter", required=True, help="the chapter number, e.g. 01")
     grade.add_argument("--out", type=Path, default=Path("scores.csv"), help="the CSV to write")
+    grade.add_argument("--jobs", type=int, default=None, help="notebooks at once (default: cores)")
+    grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="s per notebook")
+    grade.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB, help="per notebook")
+    grade.add_argument(
+        "--no-sandbox", action="store_true",
+        help="grade without bubblewrap (trusted submissions only: see GRADING.md)",
+    )  # fmt: skip
     grade.set_defaults(run=cmd_grade)
+    child = commands.add_parser("_child", help=argparse.SUPPRESS)
+    child.add_argument("name")
+    child.add_argument("--shim", action="store_true")
+    child.set_defaults(run=cmd_child)
     args = parser.parse_args(argv)
     return args.run(args)
 
