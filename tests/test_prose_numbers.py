@@ -6,8 +6,17 @@ committed text outputs, at the prose's precision (prose 0.88 is 0.876 printed; 2
 5.6 min is 337 s), or (b) sit in a clause that names its source: the original article, notebook or
 paper (taken on trust); the seed spread (seeds 0-4, over five seeds), then it must be a mean, std,
 min, max or seed's value of the chapter in results/spread.json; benchmarks/<name>.py, then its
-committed output benchmarks/results/<name>* must hold it. A duration in a sentence naming `make
-notebooks` (or `make run`, run_chapters.py) must be the chapter's time in results/notebooks_run.json.
+committed output benchmarks/results/<name>* or the README's row for it must hold it. A duration
+in a sentence naming `make notebooks` (or `make run`, run_chapters.py) must be the chapter's time in
+results/notebooks_run.json.
+
+The learner edition (issue 28) ends each chapter with boxes, read by section: the numbers of
+`## Reproducibility` must be the chapter's records in results/spread.json (or, for durations, its
+wall time in results/notebooks_run.json), and "see Reproducibility" in a sentence points there too;
+the title's **Runtime:** is the recorded wall time, rounded or rounded up, and its **Study time:**
+an estimate; `## References` is citations, not checked; in `## Notes on the original` a sentence
+that names its source (the original, a reference's author or URL) is taken on trust, and in the
+lesson a clause that names a reference's author is. A figure's alt text is not an output.
 Clauses: "; " splits a sentence, and a parenthesis is a clause inside the clause around it.
 Integers without a unit are counts, not measurements; code, maths, link targets, headings, versions
 and references are not prose. The notebooks are read fresh on every run: they are edited meanwhile.
@@ -67,22 +76,23 @@ SECONDS = [("ms", 0.001), ("mi", 60), ("h", 3600), ("d", 86400), ("s", 1)]
 
 # Sources taken on trust: the original work. They account for the numbers of their clause.
 ORIGINAL = re.compile(
-    r"\bthe (?:original|article|paper)\b|\bported notebook\b|\breport(?:s|ed)\b|\bet al\.", re.I
+    r"\bthe\s+(?:original|article|paper)\b|\bported\s+notebook\b|\breport(?:s|ed)\b|\bet\s+al\.",
+    re.I,
 )
 # Sources whose numbers are checked against what they recorded: the README's seed spread (in the
 # clause) and the runner's wall times (for durations, anywhere in the sentence).
 SPREAD = re.compile(
-    r"\bseeds 0\s*(?:-|–|to)\s*4\b|\b(?:over|in) five seeds\b|\bevery seed measured\b"
+    r"\bseeds\s+0\s*(?:-|–|to)\s*4\b|\b(?:over|in)\s+five\s+seeds\b|\bevery\s+seed\s+measured\b"
     r"|results/spread\.json",
     re.I,
 )
 # A pointer to the chapter's Reproducibility box, whose records (checked) are then the source.
 SEE_BOX = re.compile(r"\bReproducibility\b")
-RUNTIME = re.compile(r"\bmake (?:notebooks|run)\b|run_chapters\.py")
+RUNTIME = re.compile(r"\bmake\s+(?:notebooks|run)\b|run_chapters\.py")
 BENCHMARK = re.compile(r"benchmarks/(\w+)\.py")
 NO_SOURCE = "not in the outputs, no source named"
 # Words before a number that make it a hyperparameter, which belongs in code (`1e-3`).
-SETTING = re.compile(r"\b(?:learning rate|lr|dropout|default|clip\w*|weight decay)\b", re.I)
+SETTING = re.compile(r"\b(?:learning\s+rate|lr|dropout|default|clip\w*|weight\s+decay)\b", re.I)
 
 
 class Num(NamedTuple):
@@ -162,8 +172,13 @@ def clauses(masked: str) -> list[tuple[int, ...]]:
 
 
 def output_text(cell: dict) -> str:
-    """Stream text and text/plain of results and displays: what a reader sees printed."""
-    texts = [o.get("text") or o.get("data", {}).get("text/plain", "") for o in cell["outputs"]]
+    """Stream text and text/plain of results and displays: what a reader sees printed. A figure's
+    text/plain is its alt text (`<Figure: ...>`, plots.show), written by hand: not an output."""
+    texts = [
+        o.get("text") or o.get("data", {}).get("text/plain", "")
+        for o in cell["outputs"]
+        if not any(m.startswith("image/") for m in o.get("data", {}))
+    ]
     return "\n".join("".join(t) for t in texts)
 
 
@@ -183,6 +198,12 @@ def sources(root: Path, chapter: str, clause: str, sentence: str, prose: Num):
         files = [f for s in scripts for f in sorted((root / "benchmarks/results").glob(f"{s}*"))]
         names = ", ".join(f.name for f in files) or "benchmarks/results/"
         text = "\n".join(f.read_text(encoding="utf-8") for f in files)
+        # ... or the README's row for it, which records what the benchmark measured.
+        readme = root / "README.md"
+        lines = readme.read_text(encoding="utf-8").splitlines() if readme.exists() else []
+        rows = [ln for ln in lines if any(f"{s}.py" in ln for s in scripts)]
+        text += "\n" + "\n".join(rows)
+        names += " or its README row" if rows else ""
         found.append((f"not in {names}", [n.value * n.factor for n in numbers(text)]))
     if prose.kind == "dur" and RUNTIME.search(sentence):  # {"05": {"seconds": 406.2, ...}, ...}
         found.append(run_record(root, chapter))
@@ -336,7 +357,7 @@ def test_self_a_source_covers_its_clause_and_the_parentheses_in_it(tmp_path):
 
 def test_self_spread_numbers_must_be_in_results_spread_json(tmp_path):
     prose = (
-        "Over seeds 0 to 4: 0.871 ± 0.011 (0.853–0.881; seed 2 0.864), not 0.99. In five seeds"
+        "Over seeds 0 to 4: 0.871 ± 0.011 (0.853–0.881; seed 2 0.864), not 0.99. In five\nseeds"
         " 87.1%; over five seeds 0.5; every seed measured 0.7; seeds 0-4 (`results/spread.json`) 0.6."
     )
     no_file = "no results/spread.json (run make spread)"
@@ -387,6 +408,16 @@ def test_self_benchmark_numbers_need_a_committed_result(tmp_path):
     results.mkdir(parents=True)
     (results / "bench_x.json").write_text('{"test_acc": 0.8831, "seconds": 2410}')
     assert missing(prose, tmp_path) == []
+    (results / "bench_x.json").unlink()  # or the README's row for the benchmark holds them
+    readme = (
+        "| `bench_y.py` | 0.883 in 40 minutes |\n| `bench_x.py` | test accuracy 0.883, 40 min |\n"
+    )
+    (tmp_path / "README.md").write_text(readme)
+    assert missing(prose, tmp_path) == []
+    (tmp_path / "README.md").write_text(readme.replace("0.883, 40", "0.884, 41"))
+    assert missing(prose, tmp_path, True) == [
+        (n, "not in benchmarks/results/ or its README row") for n in ("0.883", "40 minutes")
+    ]
 
 
 def test_self_sentences_split_on_sentence_ends_and_list_items_only():
@@ -512,3 +543,13 @@ def test_self_a_number_planted_in_a_real_chapter_fails(path: Path):
     nb["cells"].append({"cell_type": "markdown", "source": ["About 0.9733 (see Reproducibility)."]})
     after = {n for _, n, _, _ in unaccounted(nb, ROOT, chapter_id)}
     assert after - before == {"0.9731", "0.9732", "0.0123", "9876 s", "0.9733"}
+
+
+def test_self_a_figures_alt_text_shows_no_number(tmp_path):
+    alt = "Validation accuracy rises to 0.91 by epoch 3"
+    figure = {"image/png": "iVBORw0KGgo=", "text/plain": f"<Figure: {alt}>"}
+    nb = fake("It reaches 0.91; 0.876 is printed.")
+    nb["cells"][0]["outputs"].append(
+        {"output_type": "display_data", "data": figure, "metadata": {}}
+    )
+    assert [n for _, n, _, _ in unaccounted(nb, tmp_path, "05")] == ["0.91"]
