@@ -521,3 +521,26 @@ def test_self_a_recheck_planted_in_a_real_chapter_fails(path: Path):
     after = reprint_cells(nb)
     assert len(after) == len(before) + 1
     assert f"cell {index + 1} only re-checks {names[0]} from the cell before it" in "\n".join(after)
+
+
+def test_a_band_check_in_an_ignored_cell_can_still_fail(monkeypatch):
+    """A headline `utils.check_band` moved into the cell that computes its number sits in a
+    `# NBVAL_IGNORE_OUTPUT` cell, where nbval no longer compares its `...: False` line: there it
+    must raise under NLPBOOK_STRICT_CHECKS=1 (make test, CI), as utils.check does."""
+    from nlpbook import utils
+
+    ignored = [
+        f"{path.name} cell {i}"
+        for path in NOTEBOOKS
+        for i, cell in enumerate(cells(path))
+        if cell["cell_type"] == "code"
+        and "check_band(" in source(cell)
+        and source(cell).lstrip().startswith("# NBVAL_IGNORE_OUTPUT")
+    ]
+    if not ignored:
+        pytest.skip("every check_band sits in a cell nbval compares")
+    monkeypatch.setenv("NLPBOOK_STRICT_CHECKS", "1")
+    monkeypatch.delenv("NLPBOOK_RESULTS", raising=False)
+    with pytest.raises(AssertionError):
+        utils.check_band("a planted number", 0.5, 0.8, 0.9)
+    utils.check_band("a number in its band", 0.85, 0.8, 0.9)  # and passes quietly when it holds
