@@ -261,6 +261,9 @@ def check_band(
         records[name] = {**{k: _json_number(v) for k, v in record.items()}, "ok": ok}
         path.parent.mkdir(parents=True, exist_ok=True)
         save_atomically(path, json.dumps(records, indent=1, allow_nan=False))
+    # In a `# NBVAL_IGNORE_OUTPUT` cell nbval does not compare the line: fail as `check` does.
+    if not ok and os.environ.get(STRICT_CHECKS_ENV) == "1":
+        raise CheckFailed(f"{name} = {value!r} not in [{low}, {high}]")
 
 
 STRICT_CHECKS_ENV = "NLPBOOK_STRICT_CHECKS"
