@@ -17,24 +17,47 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import nbformat
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.paths import jupyter_runtime_dir
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+
+from nlpbook.data.disk import save_atomically
+from nlpbook.doctor import cpu_name
+
+
+class IPCKernelManager(AsyncKernelManager):
+    """A kernel that talks to us over IPC (Unix sockets in Jupyter's runtime directory, removed
+    at shutdown) rather than TCP ports on 127.0.0.1: nothing else on the machine can connect,
+    and ipykernel has no reason to warn that the traffic is unencrypted."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(transport="ipc", **kwargs)
+        name = f"nlpbook-kernel-{uuid.uuid4().hex[:12]}-ipc"  # the sockets are <name>-<port>
+        self.ip = os.path.join(jupyter_runtime_dir(), name)
+        os.makedirs(jupyter_runtime_dir(), exist_ok=True)
+
+
+def notebook_client(notebook, **kwargs) -> NotebookClient:
+    """An nbclient that starts its python3 kernel over IPC where the system has Unix sockets."""
+    if os.name != "nt":
+        kwargs["kernel_manager_class"] = IPCKernelManager
+    return NotebookClient(notebook, kernel_name="python3", **kwargs)
 
 
 def execute(path: Path, out: Path, results_dir: Path, timeout: int) -> tuple[bool, float, str]:
     notebook = nbformat.read(path, as_version=4)
     os.environ["NLPBOOK_RESULTS"] = str(results_dir.resolve())  # the kernel runs in notebooks/
-    client = NotebookClient(
+    client = notebook_client(
         notebook,
         timeout=timeout,
-        kernel_name="python3",
         resources={"metadata": {"path": str(path.parent.resolve())}},
     )
     start = time.perf_counter()
@@ -45,9 +68,7 @@ def execute(path: Path, out: Path, results_dir: Path, timeout: int) -> tuple[boo
         error = str(e).strip().splitlines()[-1] if str(e).strip() else "cell failed"
     seconds = time.perf_counter() - start
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    nbformat.write(notebook, tmp)
-    tmp.replace(out)
+    save_atomically(out, lambda part: nbformat.write(notebook, part))
     return not error, seconds, error
 
 
@@ -112,16 +133,6 @@ def main() -> int:
     return 1 if failed else 0
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def record(path: Path, walls: dict[str, float]) -> None:
     """Each chapter's wall time, merged into `path` with the run's machine, threads, seed, date."""
     data = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -135,9 +146,7 @@ def record(path: Path, walls: dict[str, float]) -> None:
             "date": datetime.date.today().isoformat(),
         }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    save_atomically(path, json.dumps(dict(sorted(data.items())), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from nlpbook.data.disk import save_atomically
+
 ROOT = Path(__file__).resolve().parent.parent
 SPREAD_FILE = ROOT / "results" / "spread.json"
 BUILD = ROOT / "build" / "spread"
@@ -104,15 +106,9 @@ def collect(seeds: list[int] | None = None) -> dict:
 def machine() -> dict:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
+    from nlpbook.doctor import cpu_name
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__}
 
 
 def main() -> int:
@@ -152,9 +148,7 @@ def main() -> int:
         **spread,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".part")
-    tmp.write_text(json.dumps(spread, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    save_atomically(args.out, json.dumps(spread, indent=1) + "\n")
     for chapter, numbers in sorted(spread["chapters"].items()):
         for name, e in numbers.items():
             print(f"{chapter} {name}: {e['mean']:.3f} ± {e['std']:.3f} ({e['min']:.3f}-{e['max']:.3f}) "

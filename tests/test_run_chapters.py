@@ -33,3 +33,20 @@ def test_the_committed_record_names_every_chapter():
     chapters = sorted(p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     assert sorted(data) == chapters
     assert all(entry["threads"] == "1" and entry["seed"] == "0" for entry in data.values())
+
+
+def test_kernels_talk_over_ipc_without_the_tcp_warning(tmp_path, capfd, monkeypatch):
+    """`make run` starts each chapter's kernel over IPC: no "Kernel is running over TCP without
+    encryption" alarm on the first command a student runs, and no socket files left behind."""
+    import nbformat
+
+    monkeypatch.chdir(tmp_path)
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(6 * 7)")])
+    path = tmp_path / "99_tiny.ipynb"
+    nbformat.write(notebook, path)
+    ok, _, error = run_chapters.execute(path, tmp_path / "out" / path.name, tmp_path / "r", 60)
+    assert ok, error
+    executed = nbformat.read(tmp_path / "out" / path.name, as_version=4)
+    assert executed.cells[0].outputs[0]["text"] == "42\n"
+    assert "without encryption" not in capfd.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["99_tiny.ipynb", "out"]

@@ -177,6 +177,19 @@ def check_torchtext() -> list[Finding]:
 # through `nlpbook.rnn.BiLSTM` against nn.LSTM.
 
 
+def cpu_name() -> str:
+    """The processor's model name from /proc/cpuinfo (Linux), else what `platform` knows.
+
+    Every chapter's Reproducibility box (scripts/run_chapters.py and seed_spread.py record it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def check_torch() -> list[Finding]:
     """The torch build, CUDA and MPS, threads, and the device the chapters would pick.
 
@@ -199,7 +212,7 @@ def check_torch() -> list[Finding]:
         Finding(
             "info",
             f"torch threads: {torch.get_num_threads()} (OMP_NUM_THREADS={threads}); "
-            f"CPU cores: {os.cpu_count()}",
+            f"CPU cores: {os.cpu_count()} ({cpu_name()})",
         ),
     ]
     try:
