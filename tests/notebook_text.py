@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-# The sections every chapter ends with, in this order (TEAM conventions, DESIGN.md).
+# The sections every chapter ends with, in this order (ARCHITECTURE.md, "How a notebook is validated").
 SUMMARY, EXERCISES, NOTES, REFERENCES, REPRODUCIBILITY = (
     "Summary",
     "Exercises",

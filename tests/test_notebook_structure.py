@@ -1,4 +1,4 @@
-"""Every chapter follows the series' conventions (DESIGN.md): a title with goals and runtime,
+"""Every chapter follows the series' conventions (ARCHITECTURE.md): a title with goals and runtime,
 the profile switch in the first code cell, explicit imports, a headline band check, exercises,
 and committed outputs with no errors. nbval checks the outputs themselves."""
 
