@@ -10,8 +10,9 @@ Each chapter has one instructor source, exercises/source/NN_x.ipynb, in otter-as
 removed) and an autograder zip (every test). The committed student versions get a Colab badge, a
 first cell that installs nlpbook and otter-grader where they are missing, and cell ids that do not
 change between runs, so tests/test_exercises.py can check they are in step with their sources.
-Grading runs otter's containerless runner (`otter.api.grade_submission`, what `otter run` does):
-no Docker, the current environment, one submission after the other.
+Grading (issue 30; GRADING_MD below is the instructor's account of it) runs each submission in a
+bubblewrap sandbox, in its own process group with a time limit and a memory cap, checks each question
+right after its `grader.check` cell, and appends one CSV row per notebook as it is graded.
 """
 
 from __future__ import annotations
@@ -88,12 +89,34 @@ def source_for(chapter: str) -> Path:
     return matches[0]
 
 
+TORCH_PIN = "torch==2.13.0"  # the Makefile's TORCH_SPEC; CPU wheels from PyTorch's index
+TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
+PYTHON_VERSION = "3.11"
+
+
+def autograder_requirements() -> list[str]:
+    """What the autograder zip's environment installs besides otter: CPU torch and nlpbook at
+    this release's tag (otter's Docker image and Gradescope build from it)."""
+    return [f"--extra-index-url {TORCH_INDEX}", TORCH_PIN,
+            f"nlpbook @ git+{repository_url()}@{default_ref()}"]  # fmt: skip
+
+
 def otter_assign(source: Path, out: Path, run_tests: bool) -> Path:
-    """Run otter assign into `out`; return it. With run_tests the solutions must score 100%."""
+    """Run otter assign into `out`; return it. With run_tests the solutions must score 100%.
+    The source's assignment config gets the autograder's Python and requirements first."""
     from otter.assign import main as assign
 
     logging.getLogger("otter").setLevel(logging.WARNING)
-    assign(str(source), str(out), no_pdfs=True, no_run_tests=not run_tests)
+    nb = json.loads(source.read_text(encoding="utf-8"))
+    config = next(c for c in nb["cells"] if _text(c).startswith("# ASSIGNMENT CONFIG"))
+    extra = f'python_version: "{PYTHON_VERSION}"\nrequirements:\n' + "".join(
+        f"    - {json.dumps(line)}\n" for line in autograder_requirements()
+    )
+    config["source"] = (_text(config).rstrip("\n") + "\n" + extra).splitlines(keepends=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / source.name
+        copy.write_text(json.dumps(nb), encoding="utf-8")
+        assign(str(copy), str(out), no_pdfs=True, no_run_tests=not run_tests)
     return out
 
 
@@ -196,26 +219,90 @@ This pack was built by `make instructor` (`scripts/exercises.py instructor`). Fo
 
 - `NN_x/solutions.ipynb`: the worked solutions with every public and hidden check (they pass all of
   them: the build fails otherwise), and model answers to the discussion questions;
-- `NN_x/autograder.zip`: otter-grader's autograder for that chapter (all checks, hidden included);
+- `NN_x/autograder.zip`: otter-grader's autograder for that chapter (all checks, hidden included).
+  Its `environment.yml` installs Python 3.11, otter-grader 7.0.0, CPU torch 2.13.0 (PyTorch's CPU
+  index) and nlpbook at this release's tag, so `otter grade` (Docker) and Gradescope can run it;
 - the student version to hand out is `exercises/NN_x.ipynb` in the repository (also linked from the
   chapter's exercises section and the book, with an "Open in Colab" badge).
 
 Assign: give students the student notebook. They run `grader.check("q1")` cells for instant feedback
 from the public checks. Collect: the submitted `.ipynb` files (one per student) into one folder;
-the file name becomes the row name. Grade (no Docker; in this repository's environment):
+the file name names the row (rename freely: the score does not depend on it).
+
+## Grade
 
     make grade SUBMISSIONS=path/to/folder CHAPTER=01 SCORES=scores.csv
+    # options: GRADING_FLAGS="--jobs 2 --timeout 180 --memory-mb 4096"
 
-writes one CSV row per submission: each question's score, the total, the points possible and a note
-(a submission that cannot be read or run gets zeros and the reason, and the batch goes on). Otter
-re-executes each notebook from the top with the hidden checks; discussion questions are not scored
-(grade them by hand against the model answers in `solutions.ipynb`).
+`make grade` installs bubblewrap (`make grade-setup`, Debian/Ubuntu) and grades every notebook in
+the folder, in parallel (one notebook per core by default). Each row is appended to the CSV (and
+flushed to disk) as soon as its notebook is graded: submission, each question's score, total,
+points possible, `flags` (the source scan, below), `note` (why a question or the notebook failed)
+and the notebook's hash. A killed batch keeps every finished row; running the same command again
+grades only what is missing or changed. Beside the CSV, `scores_feedback/NAME.md` tells each
+student which check passed or failed and why: hand it back.
 
-Time: grading 30 submissions of chapter 01 (15 solved, 15 untouched) with `scripts/exercises.py
-grade` took 4 min 4 s of wall time on this project's idle 2-core AMD EPYC (one thread; measured
-2026-11-30), 232 s of CPU time (about 8 s a notebook, mostly starting a kernel and importing
-torch) and at most 419 MB of memory. Grading runs one notebook after another.
+How a score is computed: the notebook runs from the top, cell by cell, as in Jupyter (cells tagged
+`otter_ignore`, the install cell, are skipped). Right after the cell `grader.check("qN")`, question
+N's public and hidden checks run against the notebook's variables at that point; so later cells
+cannot change an earlier question's score, and the file name does not matter. A question whose
+check cell was deleted is checked at the end (the note says so). Points come only from hidden
+checks (public checks give feedback and 0 points); the questions that forbid a shortcut (no
+autograd, no fused loss, not the package's own function) are all-or-nothing, and their hidden
+checks detect the shortcut. An exception in an answer, `SystemExit` included, costs that
+question, not the row, and the note shows it. Discussion questions are not scored (grade them by
+hand against the model answers in `solutions.ipynb`).
+
+## Trust model: what the sandbox prevents and what it cannot
+
+Students' notebooks are untrusted code. Each one is copied, under the assignment's own file name,
+into a private temporary folder and run by a child process in its own process group, inside a
+bubblewrap sandbox:
+
+- no network (all namespaces unshared), its own /tmp and home (size-capped tmpfs), a user without
+  capabilities; the system, Python and nlpbook read-only; nothing else of the disk: not this
+  repository (solutions, hidden tests as files), not the other submissions, not the CSV;
+- a time limit per notebook (default 180 s; the whole group, anything it started included, is
+  killed), a memory cap (`RLIMIT_AS`, default 4096 MB) and a cap on file sizes; it sees its own
+  processes only (a `kill` of its parent hits the sandbox's own init, never the grader);
+- its output is discarded; results come back as JSON lines on a pipe, of which the grader reads
+  at most 4 MB; nothing is unpickled; a score is clamped to the question's points;
+- questions graded before a crash, a kill or the time limit keep their scores.
+
+What it cannot prevent:
+
+- a notebook can fake **its own** score: the checks run in the same Python process as the
+  student's code (as in otter and nbgrader), so code that patches torch, the checks or the
+  grader's result line can pass them. It cannot change anyone else's row. The source scan flags
+  what such code needs: otter/grader internals, `pickle`, `/proc`, `subprocess` and shell
+  escapes, `signal`/`os.kill`, `ctypes`, interpreter internals (`sys.modules`, frames, `gc`),
+  assignments to library attributes (`torch.x = ...`). A flag is a reason to read the notebook,
+  not a verdict; nothing is scored down or dropped automatically;
+- the hidden checks are in the child's memory while it runs: a notebook could copy them into its
+  own feedback file, nowhere else;
+- CPU and memory the notebook uses within its limits (a fork bomb is stopped by the time limit);
+- bugs in the Linux kernel or bubblewrap.
+
+Without a sandbox (macOS, Windows, a container where bubblewrap cannot create namespaces),
+grading refuses to run unless you pass `--no-sandbox`
+(`make grade ... GRADING_FLAGS=--no-sandbox`). Then each notebook still gets its own process
+group, time limit, memory cap, private copy and JSON results, but it runs as you: it CAN read
+and write your files (other submissions, the CSV, this repository with the solutions), use the
+network, and signal or outlive your other processes. Use that only for notebooks you trust, or
+grade in otter's Docker (`otter grade --timeout ... --no-network` with the zip) or on Gradescope.
+
+Tested (tests/test_exercises.py): notebooks that read the solutions, hidden tests and other
+submissions (through the repository path, `/proc` and the batch folder), overwrite another
+submission and the CSV and leave a detached process doing it later, kill their parent, patch
+`pickle.dump`, raise `SystemExit`, allocate 6 GiB, print 48 MB, loop forever, patch
+`torch.testing`; the honest rows stay right and nothing outside the sandbox changes.
+
+## Time
+
+{timing}
 """
+
+GRADING_TIMING = "Not measured in this build."
 
 
 def cmd_instructor(args: argparse.Namespace) -> int:
@@ -232,7 +319,7 @@ def cmd_instructor(args: argparse.Namespace) -> int:
             shutil.copy(assigned / "autograder" / source.name, chapter / "solutions.ipynb")
             shutil.copy(autograder_zip(assigned), chapter / "autograder.zip")
         print(f"{source.stem}: solutions pass every check")
-    (part / "GRADING.md").write_text(GRADING_MD, encoding="utf-8")
+    (part / "GRADING.md").write_text(GRADING_MD.replace("{timing}", GRADING_TIMING), "utf-8")
     shutil.rmtree(out, ignore_errors=True)
     part.rename(out)
     print(f"wrote {out}")

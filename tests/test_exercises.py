@@ -674,3 +674,63 @@ def test_an_exception_in_an_answer_costs_that_check_only(checks):
 
     result = exercises._run_checks(checks("01")["q2"], {"stable_bce": stable_bce})
     assert result["score"] == 0 and all(c["message"] == "SystemExit: no" for c in result["cases"])
+
+
+# --- the autograder zip's own environment (opt-in: builds a venv, installs torch; minutes) ------
+
+
+@pytest.mark.skipif(
+    not os.environ.get("NLPBOOK_ZIP_ENV_TEST"),
+    reason="opt-in (NLPBOOK_ZIP_ENV_TEST=1): builds a fresh venv from a zip's requirements",
+)
+def test_autograder_zip_environment_grades_in_a_fresh_venv(ch01, tmp_path: Path):
+    """Builds a venv from the pip section of the zip's environment.yml (what otter's Docker image
+    and Gradescope install), with two substitutions for this offline-ish check: torch from
+    $NLPBOOK_TORCH_WHEELS (a folder with the torch==2.13.0 CPU wheel, default /opt/wheels) instead
+    of PyTorch's index, and nlpbook from this repository's HEAD instead of the release tag; then
+    `otter run -a` grades a solved and an unsolved submission there."""
+    import subprocess
+    import time
+    import venv
+    import zipfile
+
+    import yaml
+
+    assigned = exercises.otter_assign(CH01, tmp_path / "assigned", run_tests=False)
+    zip_path = exercises.autograder_zip(assigned)
+    with zipfile.ZipFile(zip_path) as z:
+        environment = yaml.safe_load(z.read("environment.yml"))
+    (pip_deps,) = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict)]
+    assert environment["dependencies"][0] == f"python={exercises.PYTHON_VERSION}"
+    assert exercises.TORCH_PIN in pip_deps and any(d.startswith("nlpbook @ git+") for d in pip_deps)
+    head = tmp_path / "nlpbook-head"
+    head.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "HEAD"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(head)], input=archive.stdout, check=True)
+    wheels = os.environ.get("NLPBOOK_TORCH_WHEELS", "/opt/wheels")
+    requirements = [
+        f"--find-links {wheels}" if d.startswith("--extra-index-url") else
+        f"nlpbook @ file://{head}" if d.startswith("nlpbook @") else d
+        for d in pip_deps
+    ]  # fmt: skip
+    (tmp_path / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    start = time.monotonic()
+    venv.create(tmp_path / "env", with_pip=True)
+    python = tmp_path / "env" / "bin" / "python"
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "-r", tmp_path / "requirements.txt"], check=True
+    )
+    built = time.monotonic() - start
+    (tmp_path / "solved.ipynb").write_text(json.dumps(ch01["solved"]), encoding="utf-8")
+    (tmp_path / "unsolved.ipynb").write_text(json.dumps(ch01["unsolved"]), encoding="utf-8")
+    scores = {}
+    for name in ("solved", "unsolved"):
+        out = tmp_path / f"out-{name}"
+        subprocess.run([tmp_path / "env" / "bin" / "otter", "run", "-a", zip_path, "-o", out,
+                        tmp_path / f"{name}.ipynb"], check=True, cwd=tmp_path)  # fmt: skip
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        scores[name] = sum(t["score"] for t in results["tests"])
+    print(f"venv built in {built:.0f} s; graded in {time.monotonic() - start - built:.0f} s")
+    assert scores == {"solved": 10, "unsolved": 0}
