@@ -10,6 +10,7 @@ from pathlib import Path
 
 import fixtures_canonical as canonical_fixtures
 import matplotlib
+import numpy as np
 import pytest
 
 matplotlib.use("Agg")
@@ -135,3 +136,35 @@ def leftovers(root: Path) -> list[str]:
     if not root.exists():
         return []
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.suffix != ".lock")
+
+
+# ---------------------------------------------------------------- chapter 05's tiny corpus
+# Shared by test_corpus.py and test_infill.py.
+
+CORPUS_SENTENCES = [
+    ["the", "movie", "was", "good"],
+    ["the", "film", "was", "bad"],
+    ["a", "good", "movie"],
+    ["the", "plot", "was", "dull", "zzz"],
+]
+
+
+@pytest.fixture
+def glove():
+    """8-d vectors for the corpus's words ("zzz" has none); "film" and "movie" share one, so
+    their binary codes collide."""
+    from nlpbook.embeddings import GloVe
+
+    words = ["the", "movie", "was", "good", "film", "bad", "a", "plot", "dull"]
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((len(words), 8)).astype(np.float32)
+    vectors[words.index("film")] = vectors[words.index("movie")]  # a forced collision
+    return GloVe(words, vectors)
+
+
+@pytest.fixture
+def vocab(glove):
+    """The corpus's vocabulary, words GloVe knows only."""
+    from nlpbook import corpus
+
+    return corpus.build_vocab(CORPUS_SENTENCES, max_size=100, known=glove.index)

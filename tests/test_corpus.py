@@ -2,33 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from conftest import CORPUS_SENTENCES as SENTENCES
 
 from nlpbook import corpus
-from nlpbook.embeddings import GloVe
-
-SENTENCES = [
-    ["the", "movie", "was", "good"],
-    ["the", "film", "was", "bad"],
-    ["a", "good", "movie"],
-    ["the", "plot", "was", "dull", "zzz"],
-]
-
-
-@pytest.fixture
-def glove() -> GloVe:
-    words = ["the", "movie", "was", "good", "film", "bad", "a", "plot", "dull"]
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((len(words), 8)).astype(np.float32)
-    vectors[words.index("film")] = vectors[words.index("movie")]  # a forced collision
-    return GloVe(words, vectors)
-
-
-@pytest.fixture
-def vocab(glove):
-    return corpus.build_vocab(SENTENCES, max_size=100, known=glove.index)
 
 
 def test_split_sentences_and_word_tokens():

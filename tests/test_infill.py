@@ -3,7 +3,6 @@ training with `train.fit`. The corpus helpers are tested in test_corpus.py."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -11,30 +10,8 @@ from torch.utils._pytree import tree_leaves
 from torch.utils.data import DataLoader
 
 from nlpbook import batching, corpus, text, train
-from nlpbook.embeddings import GloVe
 from nlpbook.models import blank_filling, infill
 from nlpbook.models.infill import InfillConfig, InfillModel
-
-SENTENCES = [
-    ["the", "movie", "was", "good"],
-    ["the", "film", "was", "bad"],
-    ["a", "good", "movie"],
-    ["the", "plot", "was", "dull", "zzz"],
-]
-
-
-@pytest.fixture
-def glove() -> GloVe:
-    words = ["the", "movie", "was", "good", "film", "bad", "a", "plot", "dull"]
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((len(words), 8)).astype(np.float32)
-    vectors[words.index("film")] = vectors[words.index("movie")]  # a forced collision
-    return GloVe(words, vectors)
-
-
-@pytest.fixture
-def vocab(glove):
-    return corpus.build_vocab(SENTENCES, max_size=100, known=glove.index)
 
 
 def test_shift_context_sees_only_neighbours():

@@ -9,6 +9,11 @@ from nlpbook import train
 from nlpbook.models.logreg import LogisticRegression
 
 
+def quiet_fit(*args, **kwargs):
+    """`train.fit` without its progress bars and printed epochs."""
+    return train.fit(*args, progress=False, verbose=False, **kwargs)
+
+
 def separable_data(n=64, seed=0):
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(n, 2, generator=gen)
@@ -44,7 +49,7 @@ def test_fit_learns_keeps_best_and_stops_early():
     loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=False)
     model = LogisticRegression()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    history = train.fit(
+    history = quiet_fit(
         model,
         loader,
         loader,
@@ -52,8 +57,6 @@ def test_fit_learns_keeps_best_and_stops_early():
         optimizer,
         epochs=15,
         patience=2,
-        progress=False,
-        verbose=False,
         monitor="val_acc",
     )
     assert max(r["val_acc"] for r in history) >= 0.9
@@ -70,7 +73,7 @@ def test_fit_patience_stops_when_nothing_improves():
     loader = DataLoader(TensorDataset(X, y), batch_size=16)
     model = LogisticRegression()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # nothing can improve
-    history = train.fit(
+    history = quiet_fit(
         model,
         loader,
         loader,
@@ -78,8 +81,6 @@ def test_fit_patience_stops_when_nothing_improves():
         optimizer,
         epochs=10,
         patience=3,
-        progress=False,
-        verbose=False,
     )
     assert len(history) == 4 and [r["best"] for r in history] == [True, False, False, False]
     with pytest.raises(ValueError, match="monitor"):
@@ -93,16 +94,7 @@ def test_multiclass_training_with_cross_entropy():
     loader = DataLoader(TensorDataset(X, y), batch_size=30)
     model = nn.Linear(2, 3)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    history = train.fit(
-        model,
-        loader,
-        loader,
-        nn.CrossEntropyLoss(),
-        optimizer,
-        epochs=20,
-        progress=False,
-        verbose=False,
-    )
+    history = quiet_fit(model, loader, loader, nn.CrossEntropyLoss(), optimizer, epochs=20)
     assert min(r["val_loss"] for r in history) < history[0]["val_loss"]
     assert max(r["val_acc"] for r in history) > 0.8
 
@@ -144,10 +136,7 @@ def test_fit_passes_score_to_training_and_validation():
 
     model = LogisticRegression()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = train.fit(
-        model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, 1,
-        progress=False, verbose=False, score=score,
-    )  # fmt: skip
+    history = quiet_fit(model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, 1, score=score)
     assert calls == [4, 4, 4, 4]  # two training batches, then two validation batches
     assert history[0]["train_acc"] == 0.0 and history[0]["val_acc"] == 0.0
 
@@ -181,16 +170,7 @@ def test_batch_losses_are_every_batch_in_order_and_fit_keeps_the_training_ones()
         ]
     assert stats["batch_losses"] == pytest.approx(expected)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    history = train.fit(
-        model,
-        loader,
-        loader,
-        nn.BCEWithLogitsLoss(),
-        optimizer,
-        epochs=2,
-        progress=False,
-        verbose=False,
-    )
+    history = quiet_fit(model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, epochs=2)
     assert [len(row["batch_losses"]) for row in history] == [2, 2]
     assert history[0]["batch_losses"][0] == pytest.approx(expected[0])  # before any step
 
@@ -209,9 +189,14 @@ def test_fit_restores_the_best_epochs_weights_after_an_early_stop():
     train_loader = DataLoader(TensorDataset(x, torch.tensor([10.0])), batch_size=1)
     val_loader = DataLoader(TensorDataset(x, torch.tensor([3.0])), batch_size=1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    history = train.fit(
-        model, train_loader, val_loader, nn.MSELoss(), optimizer, epochs=10, patience=2,
-        progress=False, verbose=False,
+    history = quiet_fit(
+        model,
+        train_loader,
+        val_loader,
+        nn.MSELoss(),
+        optimizer,
+        epochs=10,
+        patience=2,
     )  # fmt: skip
     best = min(history, key=lambda r: r["val_loss"])
     assert best["epoch"] == 3 and best["best"]
@@ -227,10 +212,7 @@ def test_fit_restores_the_best_epochs_weights_after_an_early_stop():
     with torch.no_grad():
         model.weight.zero_()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    history = train.fit(
-        model, train_loader, val_loader, nn.MSELoss(), optimizer, epochs=4,
-        progress=False, verbose=False,
-    )  # fmt: skip
+    history = quiet_fit(model, train_loader, val_loader, nn.MSELoss(), optimizer, epochs=4)
     assert len(history) == 4 and not history[-1]["best"] and history[2]["best"]
     assert model.weight.item() == pytest.approx(2.71, abs=1e-5)
 
@@ -262,9 +244,15 @@ def test_fit_patience_counts_epochs_since_the_last_improvement(monkeypatch):
     for monitor in ("val_loss", "val_acc"):  # acc = 1 / loss: the same ups and downs
         scripted_epochs(monkeypatch, val_losses)
         model = nn.Linear(1, 1, bias=False)
-        history = train.fit(
-            model, [], [], nn.MSELoss(), None, epochs=8, patience=2, monitor=monitor,
-            progress=False, verbose=False,
+        history = quiet_fit(
+            model,
+            [],
+            [],
+            nn.MSELoss(),
+            None,
+            epochs=8,
+            patience=2,
+            monitor=monitor,
         )  # fmt: skip
         assert len(history) == 8, monitor
         assert [r["best"] for r in history] == [True, False] * 4, monitor
@@ -273,9 +261,7 @@ def test_fit_patience_counts_epochs_since_the_last_improvement(monkeypatch):
     # and two worse epochs in a row after the last improvement do stop it
     scripted_epochs(monkeypatch, [5.0, 6.0, 4.0, 5.0, 4.5, 1.0])
     model = nn.Linear(1, 1, bias=False)
-    history = train.fit(
-        model, [], [], nn.MSELoss(), None, epochs=6, patience=2, progress=False, verbose=False
-    )
+    history = quiet_fit(model, [], [], nn.MSELoss(), None, epochs=6, patience=2)
     assert len(history) == 5 and model.weight.item() == 3.0
 
 
@@ -299,16 +285,7 @@ def test_a_non_finite_loss_stops_fit_before_the_step_that_would_corrupt_the_weig
         FloatingPointError,
         match=r"epoch 1: the training loss is (nan|inf) at batch 2; check the inputs and the learning",
     ):
-        train.fit(
-            model,
-            loader,
-            loader,
-            nn.BCEWithLogitsLoss(),
-            optimizer,
-            3,
-            progress=False,
-            verbose=False,
-        )
+        quiet_fit(model, loader, loader, nn.BCEWithLogitsLoss(), optimizer, 3)
     for (name, p), q in zip(model.named_parameters(), reference.parameters(), strict=True):
         assert torch.isfinite(p).all() and torch.equal(p, q), name
     with pytest.raises(FloatingPointError, match=r"the evaluation loss is (nan|inf) at batch 2"):
@@ -349,9 +326,15 @@ def test_halve_on_plateau_reloads_the_best_weights_halves_the_rate_and_stops(mon
     with torch.no_grad():
         model.weight.zero_()
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
-    history = train.fit(
-        model, [], [], nn.MSELoss(), optimizer, epochs=8, monitor=monitor, progress=False,
-        verbose=False, on_plateau=train.HalveOnPlateau(stop_after=3),
+    history = quiet_fit(
+        model,
+        [],
+        [],
+        nn.MSELoss(),
+        optimizer,
+        epochs=8,
+        monitor=monitor,
+        on_plateau=train.HalveOnPlateau(stop_after=3),
     )  # fmt: skip
     assert len(history) == 6
     assert [r["best"] for r in history] == [True, True, False, True, False, False]
