@@ -9,8 +9,14 @@ from conftest import GLOVE_TEXT
 
 from nlpbook import embeddings
 from nlpbook.data import registry
-from nlpbook.data.glove_files import parse_glove_text
+from nlpbook.data.glove_files import parse_glove_text as parse_word_vectors
+from nlpbook.embeddings import GloVe
 from nlpbook.text import Vocab
+
+
+def parse_glove_text(*args, **kwargs) -> GloVe:
+    """`nlpbook.data.glove_files.parse_glove_text`, wrapped for lookup as `load_glove` does."""
+    return GloVe(*parse_word_vectors(*args, **kwargs))
 
 
 def test_parse_glove_text_including_words_with_spaces():

@@ -104,7 +104,7 @@ def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool 
     npy, words = cache_paths(name, root)
     if npy.exists() or words.exists():
         try:
-            return load_cache(npy, words)
+            return GloVe(*load_cache(npy, words))
         except (ValueError, OSError) as e:
             warnings.warn(f"{e}; rebuilding the GloVe cache", stacklevel=2)
     dataset, member, dim, spaces = GLOVE_FILES[name]
@@ -113,7 +113,9 @@ def load_glove(name: str = "6B.50d", root: Path | None = None, offline_ok: bool 
         if member not in zf.namelist():
             raise ValueError(f"{archive} has no {member}; it holds {', '.join(zf.namelist())}")
         with zf.open(member) as f:
-            glove = parse_glove_text(f, dim, words_with_spaces=spaces, source=f"{archive}:{member}")
+            source = f"{archive}:{member}"
+            parsed = parse_glove_text(f, dim, words_with_spaces=spaces, source=source)
+    glove = GloVe(*parsed)
     try:
         save_cache(glove, npy, words)
     except OSError as e:  # a read-only or full data root: the vectors are still good

@@ -15,14 +15,19 @@ import hashlib
 import json
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
 from nlpbook.data.disk import save_atomically
 
-if TYPE_CHECKING:
-    from nlpbook.embeddings import GloVe
+
+class WordVectors(NamedTuple):
+    """Words and their (V, D) float32 matrix as a file holds them; `nlpbook.embeddings.GloVe`
+    wraps them for lookup."""
+
+    words: list[str]
+    vectors: np.ndarray
 
 
 def parse_glove_text(
@@ -31,7 +36,7 @@ def parse_glove_text(
     *,
     words_with_spaces: bool = True,
     source: str = "GloVe text",
-) -> GloVe:
+) -> WordVectors:
     """Parse GloVe's text format ('word v1 ... vD' a line) without a Python loop over floats.
 
     pyarrow's CSV reader parses the file as space-separated columns (no quoting, so a
@@ -131,7 +136,7 @@ def parse_glove_text(
     if bad.size:
         word = words[bad[0]]
         raise ValueError(f"{source}: the vector of {word!r} is not finite (nan or inf)")
-    return _glove(words, np.ascontiguousarray(vectors))
+    return WordVectors(words, np.ascontiguousarray(vectors))
 
 
 class _BadRow(ValueError):
@@ -202,7 +207,7 @@ def _matrix_crc(vectors: np.ndarray) -> int:
     return zlib.crc32(memoryview(np.ascontiguousarray(vectors)).cast("B"))
 
 
-def save_cache(glove: GloVe, npy: Path, words: Path) -> None:
+def save_cache(glove: WordVectors, npy: Path, words: Path) -> None:
     """Write the parsed matrix, word list and their sizes/checksums (each to .part, renamed).
 
     The meta file is written last: a cache without one was interrupted and is not used.
@@ -216,7 +221,7 @@ def save_cache(glove: GloVe, npy: Path, words: Path) -> None:
     save_atomically(words, word_bytes)
     record = {
         "rows": len(glove.words),
-        "dim": glove.dim,
+        "dim": glove.vectors.shape[1],
         "npy_bytes": npy.stat().st_size,
         "words_sha256": hashlib.sha256(word_bytes).hexdigest(),
         "matrix_crc32": _matrix_crc(glove.vectors),
@@ -229,7 +234,7 @@ def _save_npy(path: Path, vectors: np.ndarray) -> None:
         np.save(f, vectors)
 
 
-def load_cache(npy: Path, words: Path) -> GloVe:
+def load_cache(npy: Path, words: Path) -> WordVectors:
     """Load a cache written by `save_cache`; a ValueError names the file that is damaged."""
     meta_file = _meta_path(npy)
     if not meta_file.is_file():
@@ -256,10 +261,5 @@ def load_cache(npy: Path, words: Path) -> GloVe:
         raise ValueError(f"{npy} holds {vectors.dtype} {vectors.shape}, expected ({rows}, {dim})")
     if _matrix_crc(vectors) != matrix_crc:  # damage that kept the size: NaN or wrong vectors
         raise ValueError(f"{npy} does not match its checksum in {meta_file.name}")
-    return _glove(word_list, vectors)
+    return WordVectors(word_list, vectors)
 
-
-def _glove(words: list[str], vectors: np.ndarray) -> GloVe:
-    from nlpbook.embeddings import GloVe  # here: nlpbook.embeddings imports this module
-
-    return GloVe(words, vectors)
