@@ -294,7 +294,7 @@ def test_a_checkpoint_keeps_the_case_setting(tmp_path):
 
 
 def tiny_glove():
-    from nlpbook.glove import GloVe
+    from nlpbook.embeddings import GloVe
 
     words = ["the", "The", "dog", "cat"]  # cased vectors: 'The' and 'the' differ, as in 840B
     return GloVe(words, torch.arange(12, dtype=torch.float32).reshape(4, 3).numpy() + 1)
