@@ -87,7 +87,7 @@ def reference_problems(nb: dict) -> list[str]:
     return problems
 
 
-# Run bookkeeping, which belongs in the Reproducibility box (TEAM conventions, DESIGN.md).
+# Run bookkeeping, which belongs in the Reproducibility box (ARCHITECTURE.md, "How a notebook is validated").
 PROVENANCE = re.compile(
     r"\bcommitted\s+run\b|\bseeds?\s+\d+|\bevery\s+(?:seed\s+measured|measured\s+seed)\b", re.I
 )
