@@ -94,7 +94,7 @@ def _arrow(ax, x0: float, y0: float, x1: float, y1: float, **kw) -> None:
 
 def pipeline_strip_figure(chapter: str):
     """The "where we are" strip: text → tokens → ids → embeddings → encoder → head → loss,
-    with this chapter's stages filled and labelled with what the chapter does there."""
+    with this chapter's stages filled and labelled with what the chapter does there. Every chapter."""
     highlighted, notes, topic = _chapter(chapter)
     fig, ax = plt.subplots(figsize=(10, 1.9))
     width, height, step = 1.3, 0.55, 1.55
@@ -114,7 +114,9 @@ def pipeline_strip_figure(chapter: str):
 
 
 def pipeline_alt(chapter: str) -> str:
-    """The alt text of the strip: the stages in order and which ones this chapter covers."""
+    """The alt text of the strip: the stages in order and which ones this chapter covers.
+
+    Every chapter."""
     highlighted, notes, topic = _chapter(chapter)
     parts = ", ".join(f"{s} ({notes[s]})" for s in highlighted)
     return (
@@ -124,7 +126,7 @@ def pipeline_alt(chapter: str) -> str:
 
 
 def pipeline_strip(chapter: str, alt: str | None = None) -> None:
-    """Show the "where we are" strip for a chapter, with alt text. One line at each chapter's top."""
+    """Show the "where we are" strip for a chapter, with alt text (a line at every chapter's top)."""
     plots.show(pipeline_strip_figure(chapter), alt=alt or pipeline_alt(chapter))
 
 
