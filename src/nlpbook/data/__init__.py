@@ -30,8 +30,8 @@ from pathlib import Path
 
 import filelock
 
-from nlpbook.data.disk import extract, is_complete, stage_one, verify
 from nlpbook.data import download
+from nlpbook.data.disk import extract, is_complete, stage_one, verify
 from nlpbook.data.errors import (
     ChecksumError,
     DataError,
@@ -221,7 +221,6 @@ def stage(mirror: Path, root: Path | None = None, names: Iterable[str] | None = 
     A damaged dataset does not stop the others: they are staged, then a DataError lists
     what failed. A mirror that holds none of the registry's datasets is an error too.
     Used by `.ci/run` and by instructors preparing a lab without internet.
-   
     """
     root = Path(root) if root is not None else data_root()
     mirror = Path(mirror)

@@ -46,7 +46,6 @@ def parse_glove_text(
     `source` and the line: a malformed file must never be parsed into shifted vectors.
     Pass `dim` when it is known; otherwise the first line sets it. `lines` may be a binary
     file (a zip member), read as a stream: the 5.6 GB of 840B's text are never in memory.
-   
     """
     # Imported on the first parse, not at the top: pyarrow is heavy, and importing
     # nlpbook.embeddings (which imports this module) must stay light for a cached load.
@@ -211,7 +210,6 @@ def save_cache(glove: WordVectors, npy: Path, words: Path) -> None:
     """Write the parsed matrix, word list and their sizes/checksums (each to .part, renamed).
 
     The meta file is written last: a cache without one was interrupted and is not used.
-   
     """
     npy.parent.mkdir(parents=True, exist_ok=True)
     meta = _meta_path(npy)
