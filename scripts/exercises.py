@@ -346,12 +346,13 @@ CHECK_CALL = re.compile(r"""\bgrader\.check\(\s*["'](q\d+)["']""")
 # dropped, never scored down automatically: an instructor looks at it).
 SCAN = {
     "otter/grader internals": r"\botter\.(?!Notebook\b)\w|\bgrader\.(?!check\b|check_all\b|export\b)\w"
-    r"|\b_child_main\b|\bexercises\b|GradingResults|test_case",
+    r"|\b_child_main\b|GradingResults|test_case",
     "pickle": r"\b(c?pickle|dill|cloudpickle|marshal|shelve)\b|__reduce",
     "/proc": r"/proc\b",
     "subprocess": r"\bsubprocess\b|\bos\.(system|popen|exec\w*|spawn\w*|fork)\b|\bpty\b|^\s*!",
     "signal/os.kill": r"\bsignal\b|\bos\.kill(pg)?\b|\bkillpg\b",
     "ctypes": r"\bctypes\b|\bcffi\b",
+    "raw file descriptors": r"\bos\.(write|dup2?|fdopen|open)\b|/dev/fd\b|/proc/self/fd",
     "interpreter internals": r"\bsys\.(modules|settrace|setprofile|_getframe|stdout\s*=)|__builtins__"
     r"|\bbuiltins\b|\bgc\.get_(objects|referrers)|\binspect\.(stack|currentframe)",
     "patches a library": r"^\s*(torch|math|np|numpy|nn|F)(\.\w+)+\s*=[^=]|\bsetattr\(\s*(torch|math|nn)\b",
@@ -460,6 +461,19 @@ def _read_capped(stream, sink: list, cap: int) -> None:
     stream.close()
 
 
+_LIVE: set[int] = set()  # process groups of the children running now
+
+
+def _kill_live_children() -> None:
+    import signal
+
+    for pgid in list(_LIVE):
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def run_child(submission: Path, name: str, tests: dict, sandbox: bool, timeout_s: float,
               memory_mb: int) -> dict:  # fmt: skip
     """Grade one submission in a child; return {'questions': {q: result}, 'note': str}."""
@@ -480,6 +494,7 @@ def run_child(submission: Path, name: str, tests: dict, sandbox: bool, timeout_s
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             env=_child_env(sandbox, work, memory_mb), start_new_session=True, cwd=work,
         )  # fmt: skip
+        _LIVE.add(proc.pid)
         out, err = [], []
         readers = [
             threading.Thread(target=_read_capped, args=(proc.stdout, out, RESULT_CAP), daemon=True),
@@ -488,11 +503,8 @@ def run_child(submission: Path, name: str, tests: dict, sandbox: bool, timeout_s
         for reader in readers:
             reader.start()
         start = time.monotonic()
-        try:
-            proc.stdin.write(json.dumps({"tests": tests}).encode())
-            proc.stdin.close()
-        except OSError:
-            pass
+        readers.append(threading.Thread(target=_feed, args=(proc.stdin, tests), daemon=True))
+        readers[-1].start()  # in a thread: a child that does not read cannot block the grader
         timed_out = False
         try:
             proc.wait(timeout=timeout_s)
@@ -504,6 +516,7 @@ def run_child(submission: Path, name: str, tests: dict, sandbox: bool, timeout_s
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
+            _LIVE.discard(proc.pid)
         for reader in readers:
             reader.join(timeout=10)
         seconds = time.monotonic() - start
@@ -526,9 +539,51 @@ def run_child(submission: Path, name: str, tests: dict, sandbox: bool, timeout_s
     return result
 
 
+def _feed(stream, tests: dict) -> None:
+    try:
+        stream.write(json.dumps({"tests": tests}).encode())
+        stream.close()
+    except OSError:
+        pass
+
+
+def _clean_question(raw: dict) -> dict:
+    """The child's report of one question, reduced to plain fields of the right types (the child
+    runs the student's code: its output is data to check, not to trust)."""
+
+    def text(value) -> str:
+        return str(value)[:MESSAGE_CAP] if value is not None else ""
+
+    def number(value) -> float:
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            return 0.0
+        return value if value == value and abs(value) != float("inf") else 0.0
+
+    cases = raw.get("cases") if isinstance(raw.get("cases"), list) else []
+    errors = raw.get("errors") if isinstance(raw.get("errors"), list) else []
+    return {
+        "score": number(raw.get("score")),
+        "where": text(raw.get("where")),
+        "errors": [text(e) for e in errors[:20]],
+        "cases": [
+            {
+                "name": text(c.get("name")),
+                "hidden": c.get("hidden") is True,
+                "passed": c.get("passed") is True,
+                "points": number(c.get("points")),
+                "message": text(c.get("message")),
+            }  # fmt: skip
+            for c in cases[:50]
+            if isinstance(c, dict)
+        ],
+    }
+
+
 def _parse_child_output(data: bytes) -> dict:
     """The child's JSON lines: one per question, a final {'done': true}; anything else ignored."""
-    result = {"questions": {}, "done": False, "note": "", "cells": []}
+    result = {"questions": {}, "done": False, "note": ""}
     for line in data.splitlines():
         try:
             item = json.loads(line)
@@ -537,12 +592,14 @@ def _parse_child_output(data: bytes) -> dict:
         if not isinstance(item, dict):
             continue
         if isinstance(item.get("question"), dict) and isinstance(item.get("name"), str):
-            result["questions"].setdefault(item["name"], item["question"])
+            result["questions"].setdefault(item["name"], _clean_question(item["question"]))
         elif item.get("error"):
             result["note"] = str(item["error"])[:300]
         elif item.get("done") is True:
             result["done"] = True
-            result["cells"] = item.get("cells", []) if isinstance(item.get("cells"), list) else []
+            for key in ("cpu_s", "peak_mb"):  # as the child says (timing reports only)
+                if isinstance(item.get(key), (int, float)):
+                    result[key] = float(item[key])
     return result
 
 
@@ -690,7 +747,8 @@ def _child_main(name: str, shim: bool) -> int:
             grade(question, f"after code cell {index + 1}")
     for question in specs:  # no grader.check cell left for it: checked against the final state
         grade(question, "at the end (no grader.check cell)")
-    send({"done": True})
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # for the timing report only
+    send({"done": True, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss >> 10})
     return 0
 
 
@@ -842,9 +900,12 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
         if submission.name in done:
             print(f"{submission.name}: changed since it was graded; graded again (new row)")
         todo.append((submission, digest, scan_source(data.decode("utf-8", "replace"), pristine)))
-    jobs = jobs or os.cpu_count() or 1
+    if not jobs:  # one notebook per core this process may use
+        affinity = getattr(os, "sched_getaffinity", None)
+        jobs = len(affinity(0)) if affinity else os.cpu_count() or 1
     results = {}
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {
             pool.submit(run_child, sub, source.name, tests, sandbox, timeout_s, memory_mb): (
                 sub, digest, flags,
@@ -857,7 +918,11 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
                 result = future.result()
             except Exception as error:  # noqa: BLE001 - the batch goes on
                 result = {"questions": {}, "done": False, "note": f"not graded: {error}"}
-            row = _row(submission.name, digest, possible, result, flags)
+            try:
+                row = _row(submission.name, digest, possible, result, flags)
+            except Exception as error:  # noqa: BLE001 - never expected; the batch goes on
+                result = {"questions": {}, "done": False, "note": f"grader error: {error!r}"}
+                row = _row(submission.name, digest, possible, result, flags)
             _append_row(out_csv, columns, row)
             if feedback:
                 feedback_dir.mkdir(exist_ok=True)
@@ -870,6 +935,11 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
                 flag = f" [flagged: {row['flags']}]" if row["flags"] else ""
                 print(f"{submission.name}: {row['total']:g} / {row['possible']:g}{flag} "
                       f"{row['note']}".rstrip())  # fmt: skip
+    except BaseException:  # Ctrl-C: stop the notebooks running now, start no other
+        pool.shutdown(wait=False, cancel_futures=True)
+        _kill_live_children()
+        raise
+    pool.shutdown()
     return results
 
 

@@ -368,6 +368,20 @@ for _path, _text in (({victim!r}, "overwritten"), ({scores!r}, "d_overwrite.ipyn
 """
 
 
+FORGE = """
+import json, os
+_lines = [{"name": "q1", "question": {"score": 1e9, "cases": 7, "errors": {"a": 1}}},
+          {"name": "q2", "question": {"score": "nan", "cases": [{"name": [1]}, 3]}},
+          {"done": True}]
+for _fd in range(3, 30):
+    for _line in _lines:
+        try:
+            os.write(_fd, (json.dumps(_line) + "\\n").encode())
+        except OSError:
+            pass
+"""
+
+
 def steal_before_each_check(patterns: list[str]) -> dict[str, str]:
     return {f'grader.check("q{i}")': STEAL.format(patterns=patterns) for i in range(1, 6)}
 
@@ -425,6 +439,7 @@ def hostile_folder(ch01: dict, folder: Path, scores: Path) -> Path:
                 )
             },
         ),  # fmt: skip
+        "i_forge": with_cells(unsolved, before={'grader.check("q1")': FORGE}),
         "z_honest": json.dumps(solved),
     }
     for name, content in notebooks.items():
@@ -462,6 +477,10 @@ def test_hostile_notebooks_cannot_touch_other_rows(ch01, tmp_path: Path):
     # a notebook that patches a library inside its own process can fake its own checks
     # (GRADING.md says so): it is flagged for the instructor
     assert "patches a library" in rows["h_patch.ipynb"]["flags"]
+    # forged result lines on the grader's pipe: its own row at most, clamped, and flagged
+    forged = rows["i_forge.ipynb"]
+    assert float(forged["q1"]) <= 2 and float(forged["q2"]) == 0
+    assert "raw file descriptors" in forged["flags"]
 
 
 @needs_sandbox
@@ -728,9 +747,10 @@ def test_autograder_zip_environment_grades_in_a_fresh_venv(ch01, tmp_path: Path)
     scores = {}
     for name in ("solved", "unsolved"):
         out = tmp_path / f"out-{name}"
+        out.mkdir()
         subprocess.run([tmp_path / "env" / "bin" / "otter", "run", "-a", zip_path, "-o", out,
                         tmp_path / f"{name}.ipynb"], check=True, cwd=tmp_path)  # fmt: skip
         results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-        scores[name] = sum(t["score"] for t in results["tests"])
+        scores[name] = sum(t.get("score", 0) for t in results["tests"])
     print(f"venv built in {built:.0f} s; graded in {time.monotonic() - start - built:.0f} s")
     assert scores == {"solved": 10, "unsolved": 0}
