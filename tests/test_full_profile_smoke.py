@@ -18,17 +18,20 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import fixtures_canonical as canonical_fixtures
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from nlpbook import utils
 from nlpbook.data import registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from run_chapters import notebook_client  # noqa: E402  (kernels over IPC, as make run)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -106,11 +109,10 @@ def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tm
         "TQDM_DISABLE": "1",
     }
     server.requests.clear()
-    client = NotebookClient(
+    client = notebook_client(
         nb,
         timeout=CELL_TIMEOUT,
         startup_timeout=180,  # a loaded CI machine starts a kernel slowly
-        kernel_name="python3",
         resources={"metadata": {"path": str(work)}},
     )
     with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this process's environment

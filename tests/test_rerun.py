@@ -5,15 +5,18 @@ the full profile, with their data served from 127.0.0.1 as in test_full_profile_
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import fixtures_canonical as canonical_fixtures
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from nlpbook import utils
 from nlpbook.data import registry
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from run_chapters import notebook_client  # noqa: E402  (kernels over IPC, as make run)
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = ["01_logistic_regression.ipynb", "04_esim_snli.ipynb"]
@@ -53,11 +56,10 @@ def test_a_second_run_in_the_same_kernel_gives_the_same_outputs(name, override, 
         "OMP_NUM_THREADS": "1",
         "TQDM_DISABLE": "1",
     }
-    client = NotebookClient(
+    client = notebook_client(
         nb,
         timeout=300,
         startup_timeout=180,
-        kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},
     )
     passes = []
