@@ -10,12 +10,26 @@ chapter's quick profile now keeps GloVe fixed and holds out whole premises) for 
 SNLI dev split minus 1,000 random held-out pairs, from the same initial weights, then evaluates
 on the SNLI test split. Prints measured numbers.
 
+First, and alone with --calls-only: one encoder call for both sentences against two. Premise
+and hypothesis share the input encoder and the composition BiLSTM; `ESIM.one_call = True` runs
+each once over both sentences stacked on the batch axis, the default (False) once per sentence. Both train the chapter's quick-profile ESIM (hidden 100, 50-d fixed embeddings,
+the exact-match flag, Adam 1e-3, clip 10, batch 32) from the same initial weights over the same
+bucketed SNLI dev batches, alternating one/two/one/two..., at each thread count; it prints the
+median pairs/s of each and their ratio, and how far the two runs' weights end apart (they
+compute the same function: only float rounding differs). The embeddings are random 50-d
+vectors held fixed (the speed does not depend on their values), so this part needs SNLI only.
+--mode one|two trains one epoch in one mode and exits, for timing whole commands
+(farm-bench -- ... --mode one --vs '... --mode two').
+
     .venv/bin/python benchmarks/bench_esim.py [--threads N] [--epochs 1]
+    .venv/bin/python benchmarks/bench_esim.py --calls-only [--call-threads 1,2] [--snli DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import statistics
 
 import torch
 from torch import nn
@@ -25,8 +39,8 @@ from nlpbook import batching, datasets, embeddings, text, train, utils
 from nlpbook.models import esim
 
 
-def prepare(held_out: int = 1000):
-    dev, test = datasets.read_snli("dev"), datasets.read_snli("test")
+def prepare(held_out: int = 1000, snli=None):
+    dev, test = datasets.read_snli("dev", snli), datasets.read_snli("test", snli)
     order = torch.randperm(len(dev), generator=torch.Generator().manual_seed(0)).tolist()
     train_tokens = esim.tokenize_pairs([dev[i] for i in order[held_out:]])
     test_tokens = esim.tokenize_pairs(test)
@@ -57,13 +71,98 @@ def padding(data_loader: DataLoader) -> float:
     return 1 - real / padded
 
 
+def call_batches(snli=None, held_out: int = 1000):
+    """The training pairs as the chapter's quick profile batches them (bucketed, 32 a batch,
+    shuffled with seed 0), their vocabulary size, without GloVe."""
+    dev = datasets.read_snli("dev", snli)
+    order = torch.randperm(len(dev), generator=torch.Generator().manual_seed(0)).tolist()
+    tokens = esim.tokenize_pairs([dev[i] for i in order[held_out:]])
+    vocab = text.Vocab.build(s for a, b, _ in tokens for s in (a, b))
+    return list(loader(esim.encode_tokens(tokens, vocab), bucketed=True, shuffle=True)), len(vocab)
+
+
+def quick_esim(vocab_size: int) -> esim.ESIM:
+    """The chapter's quick-profile ESIM, seed 0, with random fixed 50-d embeddings."""
+    utils.set_seed(0)
+    model = esim.ESIM(esim.ESIMConfig(vocab_size, 50, 100, exact_match=True))
+    model.encoding.embedding.weight.requires_grad_(False)
+    return model
+
+
+def train_once(model, start, batches, one_call: bool) -> dict:
+    """From the weights `start`, one pass over `batches` with the given call mode."""
+    model.load_state_dict(start)
+    model.one_call = one_call
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    utils.set_seed(0)
+    return train.train_epoch(model, batches, nn.CrossEntropyLoss(), optimizer, clip=10.0)
+
+
+def compare_calls(batches, vocab_size: int, threads: list[int], repeats: int) -> None:
+    """One encoder call for both sentences against two: pairs/s on the same batches."""
+    pairs = sum(len(batch[-1]) for batch in batches)
+    real = sum(int(a_len.sum() + b_len.sum()) for _, a_len, _, b_len, _ in batches)
+    stacked = sum(2 * len(a_len) * max(a.shape[1], b.shape[1]) for a, a_len, b, _, _ in batches)
+    print(f"ESIM one encoder call vs two: {len(batches)} bucketed batches ({pairs:,} pairs), "
+          f"{repeats} runs of each, alternating; torch {torch.__version__}; the stacked batch is "
+          f"{1 - real / stacked:.1%} padding")
+    model = quick_esim(vocab_size)
+    start = copy.deepcopy(model.state_dict())
+    ends = {}
+    for one_call in (True, False):  # same start, same batches: where do the two runs end?
+        result = train_once(model, start, batches, one_call)
+        ends[one_call] = (result, copy.deepcopy(model.state_dict()))
+    apart = max((ends[True][1][k] - ends[False][1][k]).abs().max().item() for k in start)
+    losses = max(abs(x - y) for x, y in zip(ends[True][0]["batch_losses"],
+                                            ends[False][0]["batch_losses"], strict=True))
+    print(f"  after {len(batches)} steps from the same weights: largest weight difference "
+          f"{apart:.1e}, largest batch-loss difference {losses:.1e}")
+    print(f"\n{'threads':>7}{'one call pairs/s':>18}{'two calls pairs/s':>19}{'ratio':>8}"
+          f"{'pairwise ratios':>24}")
+    for count in threads:
+        torch.set_num_threads(count)
+        rates = {True: [], False: []}
+        ratios = []
+        for r in range(repeats):
+            order = (True, False) if r % 2 == 0 else (False, True)
+            seconds = {m: train_once(model, start, batches, m)["seconds"] for m in order}
+            for m in order:
+                rates[m].append(pairs / seconds[m])
+            ratios.append(seconds[False] / seconds[True])
+        one, two = statistics.median(rates[True]), statistics.median(rates[False])
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"{count:>7}{one:>18.1f}{two:>19.1f}{statistics.median(ratios):>7.2f}x"
+              f"{spread:>24}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--snli", help="the snli_1.0 folder (default: through the registry)")
+    parser.add_argument("--calls-only", action="store_true", help="only one call vs two")
+    parser.add_argument("--call-threads", default="1,2", help="thread counts, comma-separated")
+    parser.add_argument("--call-batches", type=int, default=60, help="batches a run (0: all)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each mode a thread count")
+    parser.add_argument("--mode", choices=["one", "two"], help="train one epoch in this mode, exit")
     args = parser.parse_args()
+    batches, vocab_size = call_batches(args.snli)
+    if args.mode:
+        torch.set_num_threads(args.threads)
+        model = quick_esim(vocab_size)
+        result = train_once(model, model.state_dict(), batches, args.mode == "one")
+        print(f"{args.mode}: {result['n'] / result['seconds']:.1f} pairs/s, "
+              f"{torch.get_num_threads()} thread(s)")
+        return
+    if args.call_batches:
+        batches = batches[: args.call_batches]
+    threads = [int(t) for t in args.call_threads.split(",")]
+    compare_calls(batches, vocab_size, threads, args.repeats)
+    if args.calls_only:
+        return
+    print()
     torch.set_num_threads(args.threads)
-    train_ids, test_ids, matrix = prepare()
+    train_ids, test_ids, matrix = prepare(snli=args.snli)
     print(f"ESIM quick profile: {len(train_ids):,} training pairs, {len(test_ids):,} test pairs, "
           f"{args.epochs} epoch(s), {torch.get_num_threads()} CPU thread(s), torch {torch.__version__}")
     loss_fn = nn.CrossEntropyLoss()

@@ -327,3 +327,129 @@ def test_embedding_matrix_draws_unknown_words_with_the_given_spread():
     for bad in (0.0, -1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="unknown_std must be a finite number > 0"):
             embeddings.build_embedding_matrix(vocab, glove, unknown_std=bad)
+
+
+# ---------------------------------------------------------------- one encoder call for both sentences
+
+
+def _two_way(model, a, a_len, b, b_len, one_call, seed=0):
+    """Logits and attention weights of a forward pass with the given call mode, from `seed`."""
+    model.one_call = one_call
+    torch.manual_seed(seed)  # the same dropout draws for both modes
+    return model(a, a_len, b, b_len, return_attention=True)
+
+
+# the premises longer, the hypotheses longer, and both the same padded length
+SHAPES = {
+    "premise longer": PAIRS,
+    "hypothesis longer": [(b, a, y) for a, b, y in PAIRS],
+    "same length": [([2, 3], [4, 5, 6], 0), ([7, 8, 9], [10], 1)],
+}
+
+
+def test_pad_cat_pads_each_to_the_longer_and_stacks_on_the_batch_axis():
+    a, b = torch.ones(2, 3, 4), 2 * torch.ones(2, 5, 4)
+    both = esim.pad_cat(a, b)
+    assert both.shape == (4, 5, 4)
+    assert torch.equal(both[:2, :3], a) and both[:2, 3:].eq(0).all()
+    assert torch.equal(both[2:], b)
+    assert torch.equal(esim.pad_cat(b, a)[2:, :3], a)
+    ids = esim.pad_cat(torch.tensor([[5, 6]]), torch.tensor([[7, 8, 9]]))  # 2-D ids pad with 0
+    assert ids.tolist() == [[5, 6, 0], [7, 8, 9]]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_context_bilstm_pair_equals_two_calls(shape):
+    torch.manual_seed(0)
+    lstm = esim.ContextBiLSTM(3, 4)
+    a, a_len, b, b_len, _ = batching.collate_pairs(SHAPES[shape])
+    x_a, x_b = torch.randn(*a.shape, 3), torch.randn(*b.shape, 3)
+    one_a, one_b = lstm.forward_pair(x_a, a_len, x_b, b_len)
+    assert one_a.shape == (*a.shape, 8) and one_b.shape == (*b.shape, 8)
+    assert torch.allclose(one_a, lstm(x_a, a_len), atol=1e-6)
+    assert torch.allclose(one_b, lstm(x_b, b_len), atol=1e-6)
+
+
+@pytest.mark.parametrize("exact_match", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_one_call_gives_the_outputs_of_two_calls(shape, exact_match):
+    model = tiny_model(exact_match=exact_match)
+    assert not model.one_call  # the default: two calls, as before
+    a, a_len, b, b_len, _ = batching.collate_pairs(SHAPES[shape])
+    with torch.no_grad():
+        one = _two_way(model, a, a_len, b, b_len, one_call=True)
+        two = _two_way(model, a, a_len, b, b_len, one_call=False)
+    for x, y in zip(one, two, strict=True):  # logits and both attention weights
+        assert x.shape == y.shape
+        assert torch.allclose(x, y, atol=1e-6), (x - y).abs().max()
+
+
+@pytest.mark.parametrize("exact_match", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_one_call_gives_the_gradients_of_two_calls_with_dropout(shape, exact_match):
+    # train mode with dropout: each sentence's dropout is drawn as two calls draw it
+    config = esim.ESIMConfig(20, 6, 5, dropout=0.3, exact_match=exact_match)
+    torch.manual_seed(1)
+    model = esim.ESIM(config).train()
+    a, a_len, b, b_len, y = batching.collate_pairs(SHAPES[shape])
+    grads = []
+    for one_call in (True, False):
+        model.zero_grad()
+        logits = _two_way(model, a, a_len, b, b_len, one_call, seed=7)[0]
+        torch.nn.functional.cross_entropy(logits, y).backward()
+        grads.append({n: p.grad.clone() for n, p in model.named_parameters()})
+    one, two = grads
+    assert one.keys() == two.keys()
+    for name in one:
+        assert torch.allclose(one[name], two[name], atol=1e-6), name
+    assert any(g.abs().sum() > 0 for g in one.values())
+
+
+def test_the_plain_lstm_always_takes_two_calls():
+    # nn.LSTM reads padding: one call would change its outputs, so packed=False never stacks
+    model = tiny_model(packed=False)
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+    with torch.no_grad():
+        one = _two_way(model, a, a_len, b, b_len, one_call=True)[0]
+        two = _two_way(model, a, a_len, b, b_len, one_call=False)[0]
+    assert torch.equal(one, two)
+
+
+def test_one_call_runs_each_shared_lstm_once_per_step():
+    model = tiny_model()
+    a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
+    seen = []
+    for lstm in (model.encoding.bilstm, model.composition.bilstm):
+        lstm.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
+    for one_call, calls in ((True, 1), (False, 2)):
+        model.one_call = one_call
+        seen.clear()
+        with torch.no_grad():
+            model(a, a_len, b, b_len)
+        assert seen == [6 // calls] * (2 * calls)  # batch rows per call: 2B once, or B twice
+
+
+@pytest.mark.parametrize("exact_match", [False, True])
+def test_two_calls_are_the_modules_called_one_by_one(exact_match):
+    # chapter 04 runs the parts by hand, sentence by sentence: the default forward is exactly that
+    model = tiny_model(exact_match=exact_match)
+    a, a_len, b, b_len, _ = batching.collate_pairs(SHARING if exact_match else PAIRS)
+    a_mask, b_mask = rnn.length_mask(a_len, a.shape[1]), rnn.length_mask(b_len, b.shape[1])
+    a_match, b_match = esim.exact_match(a, a_mask, b, b_mask) if exact_match else (None, None)
+    with torch.no_grad():
+        a_bar, b_bar = model.encoding(a, a_len, a_match), model.encoding(b, b_len, b_match)
+        a_tilde, b_tilde, _, _ = model.alignment(a_bar, a_mask, b_bar, b_mask)
+        v_a = model.composition(esim.enhance(a_bar, a_tilde), a_len)
+        v_b = model.composition(esim.enhance(b_bar, b_tilde), b_len)
+        v = torch.cat([esim.masked_mean_max(v_a, a_mask), esim.masked_mean_max(v_b, b_mask)], -1)
+        assert torch.equal(model(a, a_len, b, b_len), model.classifier(v))
+
+
+def test_one_call_runs_on_the_meta_device_with_lengths_on_the_cpu():
+    # no tensor of the stacked batch may be made on the CPU beside the model's device
+    model = tiny_model(exact_match=True).to("meta")
+    model.one_call = True
+    a, a_len, b, b_len, _ = batching.collate_pairs(SHARING)
+    logits, a_to_b, b_to_a = model(a.to("meta"), a_len, b.to("meta"), b_len, return_attention=True)
+    assert logits.device.type == "meta" and logits.shape == (3, 3)
+    assert a_to_b.shape == b_to_a.shape == (3, a.shape[1], b.shape[1])

@@ -76,6 +76,35 @@ class ContextBiLSTM(nn.Module):
             return self.lstm(x)[0]  # (B, T, 2H)
         return self.lstm(x, lengths)[0]
 
+    def forward_pair(self, x_a, a_lengths, x_b, b_lengths, one_call: bool = True):
+        """Both sentences of a batch of pairs, (B, Ta, D) and (B, Tb, D) -> (B, Ta, 2H), (B, Tb, 2H).
+
+        With `one_call` (and `packed`) the two batches go through the LSTM as one (2B, T, D)
+        batch, T = max(Ta, Tb): half the kernel launches, twice the rows per launch. The
+        padding-exact BiLSTM never reads padding, so each sentence gets what its own call
+        gives (to float rounding). A plain LSTM (`packed=False`) reads padding, so the extra
+        padding would change its outputs: it always takes two calls.
+        """
+        if not (one_call and self.packed):
+            return self(x_a, a_lengths), self(x_b, b_lengths)
+        batch, steps_a, steps_b = x_a.shape[0], x_a.shape[1], x_b.shape[1]
+        lengths = torch.cat([torch.as_tensor(a_lengths), torch.as_tensor(b_lengths)])  # (2B,)
+        out = self(pad_cat(x_a, x_b), lengths)  # (2B, max(Ta, Tb), 2H)
+        return out[:batch, :steps_a], out[batch:, :steps_b]
+
+
+def pad_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(B, Ta, ...) and (B', Tb, ...) -> (B + B', max(Ta, Tb), ...): each padded with zeros at the
+    end of its time axis to the longer one, then stacked on the batch axis. Chapter 04."""
+    steps = max(a.shape[1], b.shape[1])
+
+    def widen(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == steps:
+            return x
+        return torch.cat([x, x.new_zeros(x.shape[0], steps - x.shape[1], *x.shape[2:])], dim=1)
+
+    return torch.cat([widen(a), widen(b)], dim=0)
+
 
 class InputEncoding(nn.Module):
     """Embeddings (plus, with `exact_match`, one flag per token) then a BiLSTM over each
@@ -88,14 +117,25 @@ class InputEncoding(nn.Module):
         self.exact_match = exact_match
         self.bilstm = ContextBiLSTM(embedding_dim + int(exact_match), hidden_size, packed)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, match=None) -> torch.Tensor:
-        """(B, T) ids (and, with `exact_match`, (B, T) flags) -> (B, T, 2H) contextual vectors."""
+    def embed(self, ids: torch.Tensor, match=None) -> torch.Tensor:
+        """(B, T) ids (and flags) -> (B, T, E [+ 1]): what the BiLSTM reads."""
         x = self.dropout(self.embedding(ids))  # (B, T, E)
         if self.exact_match:
             if match is None:
                 raise ValueError("this encoder reads an exact-match flag per token: pass match (B, T)")
             x = torch.cat([x, match[..., None].to(x.dtype)], dim=-1)  # (B, T, E + 1)
-        return self.bilstm(x, lengths)
+        return x
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, match=None) -> torch.Tensor:
+        """(B, T) ids (and, with `exact_match`, (B, T) flags) -> (B, T, 2H) contextual vectors."""
+        return self.bilstm(self.embed(ids, match), lengths)
+
+    def forward_pair(self, a, a_lengths, b, b_lengths, a_match=None, b_match=None, one_call=True):
+        """Premises and hypotheses -> (B, Ta, 2H), (B, Tb, 2H), the BiLSTM in one call
+        (`ContextBiLSTM.forward_pair`). Dropout is drawn per sentence, premise first, so the
+        random draws are those of two `forward` calls."""
+        x_a, x_b = self.embed(a, a_match), self.embed(b, b_match)
+        return self.bilstm.forward_pair(x_a, a_lengths, x_b, b_lengths, one_call)
 
 
 class SoftAlignment(nn.Module):
@@ -132,6 +172,12 @@ class Composition(nn.Module):
         """(B, T, 8H) -> (B, T, 2H)."""
         return self.bilstm(self.dropout(self.projection(m)), lengths)
 
+    def forward_pair(self, m_a, a_lengths, m_b, b_lengths, one_call=True):
+        """Both sentences' enhanced vectors -> (B, Ta, 2H), (B, Tb, 2H), the BiLSTM in one call
+        (`ContextBiLSTM.forward_pair`); projection and dropout per sentence, as two calls do."""
+        x_a, x_b = self.dropout(self.projection(m_a)), self.dropout(self.projection(m_b))
+        return self.bilstm.forward_pair(x_a, a_lengths, x_b, b_lengths, one_call)
+
 
 class Classifier(nn.Module):
     """An MLP with one tanh hidden layer: (B, 8H) pooled features -> (B, C) logits. Chapter 04."""
@@ -165,12 +211,23 @@ class ESIMConfig:
 
 
 class ESIM(nn.Module):
-    """The whole model: forward(a, a_lengths, b, b_lengths) -> (B, 3) logits. Chapter 04."""
+    """The whole model: forward(a, a_lengths, b, b_lengths) -> (B, 3) logits. Chapter 04.
+
+    Premise and hypothesis share the input encoder and the composition BiLSTM. By default
+    each runs once per sentence. With `model.one_call = True` each runs once over both
+    sentences, stacked on the batch axis (`ContextBiLSTM.forward_pair`): the same outputs and
+    gradients to float rounding, half the kernel calls. On a CPU that is not faster (the
+    LSTM kernels' time grows with rows x steps, and the stacked batch pads every hypothesis
+    to the longest premise; benchmarks/bench_esim.py measures both), so it is off by default;
+    where per-call overhead dominates (a GPU) it may pay. It is not part of the config or the
+    checkpoint: it changes how the model runs, not what it computes.
+    """
 
     config_class = ESIMConfig
 
     def __init__(self, config: ESIMConfig) -> None:
         super().__init__()
+        self.one_call = False
         c = self.config = config
         h = c.hidden_size
         self.encoding = InputEncoding(c.vocab_size, c.embedding_dim, h, c.dropout, c.packed, c.exact_match)
@@ -183,11 +240,13 @@ class ESIM(nn.Module):
         a_mask = rnn.length_mask(a_lengths.to(a.device), a.shape[1])  # (B, Ta)
         b_mask = rnn.length_mask(b_lengths.to(b.device), b.shape[1])  # (B, Tb)
         a_match, b_match = exact_match(a, a_mask, b, b_mask) if self.config.exact_match else (None, None)
-        a_bar = self.encoding(a, a_lengths, a_match)  # (B, Ta, 2H)
-        b_bar = self.encoding(b, b_lengths, b_match)  # (B, Tb, 2H)
+        # (B, Ta, 2H) and (B, Tb, 2H): the shared encoder, over each sentence or both at once
+        a_bar, b_bar = self.encoding.forward_pair(
+            a, a_lengths, b, b_lengths, a_match, b_match, self.one_call
+        )
         a_tilde, b_tilde, a_to_b, b_to_a = self.alignment(a_bar, a_mask, b_bar, b_mask)
-        v_a = self.composition(enhance(a_bar, a_tilde), a_lengths)  # (B, Ta, 2H)
-        v_b = self.composition(enhance(b_bar, b_tilde), b_lengths)  # (B, Tb, 2H)
+        m_a, m_b = enhance(a_bar, a_tilde), enhance(b_bar, b_tilde)  # (B, Ta, 8H), (B, Tb, 8H)
+        v_a, v_b = self.composition.forward_pair(m_a, a_lengths, m_b, b_lengths, self.one_call)
         v = torch.cat([masked_mean_max(v_a, a_mask), masked_mean_max(v_b, b_mask)], -1)
         logits = self.classifier(v)  # (B, C)
         return (logits, a_to_b, b_to_a) if return_attention else logits
