@@ -877,10 +877,7 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
         sandbox = True
     elif not sandbox:
         print(NO_SANDBOX_WARNING, file=sys.stderr)
-    with tempfile.TemporaryDirectory() as tmp:
-        assigned = otter_assign(source, Path(tmp) / "out", run_tests=False)
-        solutions = json.loads((assigned / "autograder" / source.name).read_text(encoding="utf-8"))
-    tests = solutions["metadata"]["otter"]["tests"]
+    tests = all_checks(source)
     possible = _points_possible(tests)
     tests = {q: tests[q] for q in possible}
     student = STUDENT_DIR / source.name
@@ -941,6 +938,21 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
         raise
     pool.shutdown()
     return results
+
+
+_CHECKS: dict[tuple, dict] = {}
+
+
+def all_checks(source: Path) -> dict[str, str]:
+    """Question -> otter's test file (public and hidden checks) for `source`, from otter assign;
+    kept for the process while the source is unchanged."""
+    key = (source.resolve(), source.stat().st_mtime_ns)
+    if key not in _CHECKS:
+        with tempfile.TemporaryDirectory() as tmp:
+            assigned = otter_assign(source, Path(tmp) / "out", run_tests=False)
+            solutions = json.loads((assigned / "autograder" / source.name).read_text("utf-8"))
+        _CHECKS[key] = solutions["metadata"]["otter"]["tests"]
+    return dict(_CHECKS[key])
 
 
 def _points_possible(tests: dict[str, str]) -> dict[str, float]:
