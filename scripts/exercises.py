@@ -895,7 +895,7 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
         if done.get(submission.name, {}).get("sha256") == digest:
             continue  # graded in an earlier run, unchanged since
         if submission.name in done:
-            print(f"{submission.name}: changed since it was graded; graded again (new row)")
+            print(f"{submission.name}: changed since it was graded; graded again")
         todo.append((submission, digest, scan_source(data.decode("utf-8", "replace"), pristine)))
     if not jobs:  # one notebook per core this process may use
         affinity = getattr(os, "sched_getaffinity", None)
@@ -937,7 +937,20 @@ def grade_folder(folder: Path, source: Path, out_csv: Path, *, sandbox: bool | N
         _kill_live_children()
         raise
     pool.shutdown()
+    if any(name in done for name in results):  # re-graded: keep the newest row of each
+        _compact(out_csv, columns)
     return results
+
+
+def _compact(out_csv: Path, columns: list[str]) -> None:
+    import io
+
+    newest = _graded_rows(out_csv, columns)  # the last row of each submission
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(newest.values())
+    _write_atomically(out_csv, buffer.getvalue())
 
 
 _CHECKS: dict[tuple, dict] = {}

@@ -556,6 +556,7 @@ def test_rows_are_kept_and_a_rerun_resumes(tmp_path: Path):
     assert grade(folder, out, sandbox=False)[0] == {}, "graded rows are skipped"
     (folder / "a.ipynb").write_text("{ changed", encoding="utf-8")
     assert set(grade(folder, out, sandbox=False)[0]) == {"a.ipynb"}
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 4, "one row per submission"
 
 
 def test_source_scan_flags_what_it_should():
