@@ -221,7 +221,11 @@ This pack was built by `make instructor` (`scripts/exercises.py instructor`). Fo
   them: the build fails otherwise), and model answers to the discussion questions;
 - `NN_x/autograder.zip`: otter-grader's autograder for that chapter (all checks, hidden included).
   Its `environment.yml` installs Python 3.11, otter-grader 7.0.0, CPU torch 2.13.0 (PyTorch's CPU
-  index) and nlpbook at this release's tag, so `otter grade` (Docker) and Gradescope can run it;
+  index) and nlpbook at this release's tag, so `otter grade` (Docker) and Gradescope can run it
+  (checked without Docker: a fresh venv built from chapter 01's `environment.yml`, with torch from
+  a local wheel and nlpbook from the repository instead of the tag, grades the solutions 10/10 and
+  the untouched notebook 0/10 with `otter run -a`; otter's own runner grades at the end of the
+  notebook, not at each check, so prefer `make grade` where you can);
 - the student version to hand out is `exercises/NN_x.ipynb` in the repository (also linked from the
   chapter's exercises section and the book, with an "Open in Colab" badge).
 
@@ -294,15 +298,29 @@ grade in otter's Docker (`otter grade --timeout ... --no-network` with the zip) 
 Tested (tests/test_exercises.py): notebooks that read the solutions, hidden tests and other
 submissions (through the repository path, `/proc` and the batch folder), overwrite another
 submission and the CSV and leave a detached process doing it later, kill their parent, patch
-`pickle.dump`, raise `SystemExit`, allocate 6 GiB, print 48 MB, loop forever, patch
-`torch.testing`; the honest rows stay right and nothing outside the sandbox changes.
+`pickle.dump`, write forged result lines to every file descriptor, raise `SystemExit`, allocate
+6 GiB, print 48 MB, loop forever, patch `torch.testing`; the honest rows stay right and nothing
+outside the sandbox changes.
 
 ## Time
 
 {timing}
 """
 
-GRADING_TIMING = "Not measured in this build."
+GRADING_TIMING = """Measured 2026-12-07 on this project's 2-core machine **while it was shared with six
+other jobs** (load average 6 to 13 on 2 cores), so these are upper bounds, not idle-machine times:
+30 submissions (15 solved, 15 untouched) in the sandbox, one thread each:
+
+| chapter | 2 at once (default) | one after the other | load average |
+|---|---|---|---|
+| 01 | 179 s / 253 s (two runs) | 385 s / 296 s | 6-9 / 9-13 |
+| 04 | 190 s | 284 s | 9-12 |
+
+Each notebook's process costs about 2.4 s of CPU (median; chapter 04: 2.2 s), mostly starting Python and
+importing torch, and at most 373 MB of memory. On an idle 2-core machine that is about 36 s of
+CPU per core for 30 notebooks plus a few seconds for otter assign, so well under the 2-minute goal,
+but that idle figure is an estimate, not a measurement. (Before issue 30, otter's runner took 4 min
+4 s on the idle machine, one notebook after another, about 8 s of CPU a notebook.)"""
 
 
 def cmd_instructor(args: argparse.Namespace) -> int:
