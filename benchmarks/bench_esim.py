@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
+import time
 
 import torch
 from torch import nn
@@ -103,9 +104,10 @@ def compare_calls(batches, vocab_size: int, threads: list[int], repeats: int) ->
     pairs = sum(len(batch[-1]) for batch in batches)
     real = sum(int(a_len.sum() + b_len.sum()) for _, a_len, _, b_len, _ in batches)
     stacked = sum(2 * len(a_len) * max(a.shape[1], b.shape[1]) for a, a_len, b, _, _ in batches)
+    apart = sum(a.numel() + b.numel() for a, _, b, _, _ in batches)
     print(f"ESIM one encoder call vs two: {len(batches)} bucketed batches ({pairs:,} pairs), "
-          f"{repeats} runs of each, alternating; torch {torch.__version__}; the stacked batch is "
-          f"{1 - real / stacked:.1%} padding")
+          f"{repeats} runs of each, alternating; torch {torch.__version__}; padding: "
+          f"{1 - real / apart:.1%} of the LSTM steps in two calls, {1 - real / stacked:.1%} in one")
     model = quick_esim(vocab_size)
     start = copy.deepcopy(model.state_dict())
     ends = {}
@@ -117,22 +119,30 @@ def compare_calls(batches, vocab_size: int, threads: list[int], repeats: int) ->
                                             ends[False][0]["batch_losses"], strict=True))
     print(f"  after {len(batches)} steps from the same weights: largest weight difference "
           f"{apart:.1e}, largest batch-loss difference {losses:.1e}")
+    print("  pairs/s: wall clock, median of the runs; ratio: two calls' time / one call's, the "
+          "median of each pair of runs;\n  CPU: pairs per CPU second of this process (on a shared "
+          "machine, with one thread, steadier than the wall clock)")
     print(f"\n{'threads':>7}{'one call pairs/s':>18}{'two calls pairs/s':>19}{'ratio':>8}"
-          f"{'pairwise ratios':>24}")
+          f"{'pairwise ratios':>18}{'one CPU':>9}{'two CPU':>9}{'CPU ratio':>11}")
     for count in threads:
         torch.set_num_threads(count)
         rates = {True: [], False: []}
+        cpu = {True: [], False: []}
         ratios = []
         for r in range(repeats):
             order = (True, False) if r % 2 == 0 else (False, True)
-            seconds = {m: train_once(model, start, batches, m)["seconds"] for m in order}
+            seconds = {}
             for m in order:
+                started = time.process_time()
+                seconds[m] = train_once(model, start, batches, m)["seconds"]
+                cpu[m].append(pairs / (time.process_time() - started))
                 rates[m].append(pairs / seconds[m])
             ratios.append(seconds[False] / seconds[True])
         one, two = statistics.median(rates[True]), statistics.median(rates[False])
+        one_cpu, two_cpu = statistics.median(cpu[True]), statistics.median(cpu[False])
         spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
         print(f"{count:>7}{one:>18.1f}{two:>19.1f}{statistics.median(ratios):>7.2f}x"
-              f"{spread:>24}", flush=True)
+              f"{spread:>18}{one_cpu:>9.1f}{two_cpu:>9.1f}{one_cpu / two_cpu:>10.2f}x", flush=True)
 
 
 def main() -> None:
@@ -147,6 +157,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=["one", "two"], help="train one epoch in this mode, exit")
     args = parser.parse_args()
     batches, vocab_size = call_batches(args.snli)
+    if args.call_batches:
+        batches = batches[: args.call_batches]
     if args.mode:
         torch.set_num_threads(args.threads)
         model = quick_esim(vocab_size)
@@ -154,8 +166,6 @@ def main() -> None:
         print(f"{args.mode}: {result['n'] / result['seconds']:.1f} pairs/s, "
               f"{torch.get_num_threads()} thread(s)")
         return
-    if args.call_batches:
-        batches = batches[: args.call_batches]
     threads = [int(t) for t in args.call_threads.split(",")]
     compare_calls(batches, vocab_size, threads, args.repeats)
     if args.calls_only:
