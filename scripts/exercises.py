@@ -388,11 +388,12 @@ def sandbox_problem() -> str:
     bwrap = shutil.which("bwrap")
     if not bwrap:
         return "bubblewrap (bwrap) is not installed: `make grade-setup` installs it"
-    probe = [bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"]
-    try:
-        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"bwrap does not start: {error}"
+    with tempfile.TemporaryDirectory() as work:  # the sandbox grading uses, running `true`
+        probe = [*_sandbox_args(Path(work)), "true"]
+        try:
+            done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bwrap does not start: {error}"
     if done.returncode:
         detail = (done.stderr.strip().splitlines() or ["no message"])[-1]
         return f"bwrap cannot build a sandbox here ({detail}; unprivileged user namespaces off?)"
@@ -431,14 +432,29 @@ def _ro_binds() -> list[str]:
     return args
 
 
-def _child_command(work: Path, name: str, sandbox: bool) -> list[str]:
-    python = str(Path(sys.executable).absolute())  # the venv's python, not its target
-    if not sandbox:
-        return [python, "-I", str(Path(__file__).resolve()), "_child", name, "--shim"]
+def _bwrap_has(option: str) -> bool:
+    """Whether this bubblewrap knows `option` (--disable-userns came in 0.8)."""
+    import subprocess
+
+    if option not in _BWRAP_OPTIONS:
+        try:
+            helptext = subprocess.run(["bwrap", "--help"], capture_output=True, text=True).stdout
+        except OSError:
+            helptext = ""
+        _BWRAP_OPTIONS[option] = option in helptext
+    return _BWRAP_OPTIONS[option]
+
+
+_BWRAP_OPTIONS: dict[str, bool] = {}
+
+
+def _sandbox_args(work: Path) -> list[str]:
+    """bwrap and its options, up to the command: `work` is the only writable folder of the disk."""
     home = "/home/student"
+    userns = ["--disable-userns"] if _bwrap_has("--disable-userns") else []
     return [
         shutil.which("bwrap") or "bwrap",
-        "--unshare-all", "--unshare-user", "--disable-userns", "--uid", "1000", "--gid", "1000",
+        "--unshare-all", "--unshare-user", *userns, "--uid", "1000", "--gid", "1000",
         "--cap-drop", "ALL", "--die-with-parent", "--new-session",
         *_ro_binds(),
         "--proc", "/proc", "--dev", "/dev",
@@ -447,8 +463,14 @@ def _child_command(work: Path, name: str, sandbox: bool) -> list[str]:
         "--bind", str(work), f"{home}/work",
         "--ro-bind", str(Path(__file__).resolve()), "/grader/exercises.py",
         "--chdir", f"{home}/work",
-        python, "-I", "/grader/exercises.py", "_child", name,
     ]  # fmt: skip
+
+
+def _child_command(work: Path, name: str, sandbox: bool) -> list[str]:
+    python = str(Path(sys.executable).absolute())  # the venv's python, not its target
+    if not sandbox:
+        return [python, "-I", str(Path(__file__).resolve()), "_child", name, "--shim"]
+    return [*_sandbox_args(work), python, "-I", "/grader/exercises.py", "_child", name]
 
 
 def _child_env(sandbox: bool, work: Path, memory_mb: int) -> dict:

@@ -347,6 +347,17 @@ def test_grading_refuses_without_a_sandbox_unless_told(tmp_path: Path, monkeypat
     assert not (tmp_path / "out" / "scores.csv").exists()
 
 
+def test_a_bwrap_that_cannot_run_is_reported(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/" + name)
+    failing = [
+        sys.executable,
+        "-c",
+        "import sys; sys.exit('bwrap: No permissions to create new namespace')",
+    ]
+    monkeypatch.setattr(exercises, "_sandbox_args", lambda work: failing)
+    assert "No permissions to create new namespace" in exercises.sandbox_problem()
+
+
 STEAL = """
 import glob, json
 for _pattern in ({patterns}):
