@@ -364,7 +364,7 @@ CHECK_CALL = re.compile(r"""\bgrader\.check\(\s*["'](q\d+)["']""")
 # dropped, never scored down automatically: an instructor looks at it).
 SCAN = {
     "otter/grader internals": r"\botter\.(?!Notebook\b)\w|\bgrader\.(?!check\b|check_all\b|export\b)\w"
-    r"|\b_child_main\b|GradingResults|test_case",
+    r"|\b(_child_main|_run_checks|_parse_tests|_FakeNotebook|GradingResults|test_case)\b",
     "pickle": r"\b(c?pickle|dill|cloudpickle|marshal|shelve)\b|__reduce",
     "/proc": r"/proc\b",
     "subprocess": r"\bsubprocess\b|\bos\.(system|popen|exec\w*|spawn\w*|fork)\b|\bpty\b|^\s*!",

@@ -582,6 +582,7 @@ def test_source_scan_flags_what_it_should():
     assert scan("import pickle") == ["pickle"]
     assert scan("os.kill(os.getppid(), 9)") == ["signal/os.kill"]
     assert scan("otter.test_files.x = 1") == ["otter/grader internals"]
+    assert scan("f = _run_checks") == ["otter/grader internals"]
     assert scan('grader.check("q1")\nx = 1 != 2') == []
     pristine = 'import otter\ngrader = otter.Notebook("x.ipynb")'
     nb = {"cells": [{"cell_type": "code", "source": pristine}]}
