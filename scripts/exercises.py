@@ -456,10 +456,10 @@ def _sandbox_args(work: Path) -> list[str]:
         shutil.which("bwrap") or "bwrap",
         "--unshare-all", "--unshare-user", *userns, "--uid", "1000", "--gid", "1000",
         "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-        *_ro_binds(),
         "--proc", "/proc", "--dev", "/dev",
         "--size", str(256 << 20), "--tmpfs", "/tmp",
         "--size", str(64 << 20), "--tmpfs", "/home",
+        *_ro_binds(),  # after the tmpfs mounts: a venv or checkout under /home or /tmp stays
         "--bind", str(work), f"{home}/work",
         "--ro-bind", str(Path(__file__).resolve()), "/grader/exercises.py",
         "--chdir", f"{home}/work",
