@@ -130,7 +130,8 @@ instructor: setup
 # --timeout S, --jobs N, --memory-mb M, or --no-sandbox for trusted notebooks only).
 SCORES ?= scores.csv
 grade-setup:
-	@command -v bwrap >/dev/null || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	@command -v bwrap >/dev/null || ! command -v apt-get >/dev/null || \
+		{ sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$sudo apt-get update -qq && $$sudo apt-get install -y -qq bubblewrap; }
 
 grade: grade-setup

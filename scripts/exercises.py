@@ -387,7 +387,10 @@ def sandbox_problem() -> str:
 
     bwrap = shutil.which("bwrap")
     if not bwrap:
-        return "bubblewrap (bwrap) is not installed: `make grade-setup` installs it"
+        return (
+            "bubblewrap (bwrap) is not installed (Debian/Ubuntu: `make grade-setup`; "
+            "there is none for macOS or Windows)"
+        )
     with tempfile.TemporaryDirectory() as work:  # the sandbox grading uses, running `true`
         probe = [*_sandbox_args(Path(work)), "true"]
         try:
