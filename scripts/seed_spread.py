@@ -3,6 +3,7 @@
     python scripts/seed_spread.py notebooks/*.ipynb                # seeds 0-4, two at once
     python scripts/seed_spread.py --seeds 0 1 --jobs 1 notebooks/02_lstm_from_scratch.ipynb
     python scripts/seed_spread.py --collect                        # rewrite the file from build/spread
+    python scripts/seed_spread.py --merge notebooks/04_esim_snli.ipynb   # re-measure one chapter, keep the rest
 
 Each (chapter, seed) runs as its own `scripts/run_chapters.py` process with NLPBOOK_SEED set and
 one torch thread (OMP_NUM_THREADS=1), so on a 2-core machine two of them run side by side
@@ -119,6 +120,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per chapter")
     parser.add_argument("--collect", action="store_true", help="only rewrite the file from build/spread")
     parser.add_argument("--out", type=Path, default=SPREAD_FILE)
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="replace only the chapters measured now; keep the others (and their dates) from --out",
+    )
     args = parser.parse_args()
     if not args.collect and not args.notebooks:
         parser.error("name the notebooks to run, or pass --collect")
@@ -140,9 +145,19 @@ def main() -> int:
         failures = run_jobs(jobs, args.jobs, args.threads)
         print(f"all runs took {time.perf_counter() - start:.0f} s")
     spread = collect(None if args.collect else args.seeds)
+    today = datetime.date.today().isoformat()
+    dates = {chapter: today for chapter in spread["chapters"]}
+    if args.merge and args.out.exists():
+        old = json.loads(args.out.read_text(encoding="utf-8"))
+        if old.get("seeds") != spread["seeds"] or old.get("threads") != args.threads:
+            parser.error(f"--merge needs the seeds and threads of {args.out}: {old.get('seeds')}, {old.get('threads')}")
+        kept = {c: v for c, v in old["chapters"].items() if c not in spread["chapters"]}
+        dates = {**{c: old.get("dates", {}).get(c, old["date"]) for c in kept}, **dates}
+        spread["chapters"] = dict(sorted({**kept, **spread["chapters"]}.items()))
     spread = {
         "what": "every check_band with a chapter, per NLPBOOK_SEED, quick profile (scripts/seed_spread.py)",
-        "date": datetime.date.today().isoformat(),
+        "date": today,
+        "dates": dict(sorted(dates.items())),
         "threads": args.threads,
         "machine": machine(),
         **spread,
