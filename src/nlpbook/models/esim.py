@@ -240,13 +240,18 @@ class ESIM(nn.Module):
         a_mask = rnn.length_mask(a_lengths.to(a.device), a.shape[1])  # (B, Ta)
         b_mask = rnn.length_mask(b_lengths.to(b.device), b.shape[1])  # (B, Tb)
         a_match, b_match = exact_match(a, a_mask, b, b_mask) if self.config.exact_match else (None, None)
-        # (B, Ta, 2H) and (B, Tb, 2H): the shared encoder, over each sentence or both at once
-        a_bar, b_bar = self.encoding.forward_pair(
-            a, a_lengths, b, b_lengths, a_match, b_match, self.one_call
-        )
+        if self.one_call:  # the shared encoder once over both sentences
+            a_bar, b_bar = self.encoding.forward_pair(a, a_lengths, b, b_lengths, a_match, b_match)
+        else:
+            a_bar = self.encoding(a, a_lengths, a_match)  # (B, Ta, 2H)
+            b_bar = self.encoding(b, b_lengths, b_match)  # (B, Tb, 2H)
         a_tilde, b_tilde, a_to_b, b_to_a = self.alignment(a_bar, a_mask, b_bar, b_mask)
         m_a, m_b = enhance(a_bar, a_tilde), enhance(b_bar, b_tilde)  # (B, Ta, 8H), (B, Tb, 8H)
-        v_a, v_b = self.composition.forward_pair(m_a, a_lengths, m_b, b_lengths, self.one_call)
+        if self.one_call:
+            v_a, v_b = self.composition.forward_pair(m_a, a_lengths, m_b, b_lengths)
+        else:
+            v_a = self.composition(m_a, a_lengths)  # (B, Ta, 2H)
+            v_b = self.composition(m_b, b_lengths)  # (B, Tb, 2H)
         v = torch.cat([masked_mean_max(v_a, a_mask), masked_mean_max(v_b, b_mask)], -1)
         logits = self.classifier(v)  # (B, C)
         return (logits, a_to_b, b_to_a) if return_attention else logits
