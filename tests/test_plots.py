@@ -55,6 +55,7 @@ def test_palette_is_okabe_ito():
 
 def test_show_displays_png_with_alt_in_html_metadata_and_text_and_closes(monkeypatch):
     import base64
+
     import matplotlib.pyplot as plt
     from IPython import display as ipd
 
@@ -80,7 +81,7 @@ def test_sigmoid_and_bce_draws_both_panels_and_shades_the_flat_regions():
     fig = plots.plot_sigmoid_and_bce(z, torch.sigmoid(z), torch.sigmoid(z) * (1 - torch.sigmoid(z)),
                                      {"exact": z.abs(), "clamped": z.abs().clamp(max=16)}, flat=[(16, 20)])
     left, right = fig.axes
-    assert len(left.get_lines()) >= 2 and [l.get_label() for l in right.get_lines()] == ["exact", "clamped"]
+    assert len(left.get_lines()) >= 2 and [line.get_label() for line in right.get_lines()] == ["exact", "clamped"]
     assert right.get_xlabel().startswith("logit") and len(right.patches) == 1
 
 
@@ -89,7 +90,7 @@ def test_descent_path_draws_contours_and_the_path():
     fig = plots.plot_descent_path(lambda ws: (ws - 1).pow(2).sum(1), path)
     ax = fig.axes[0]
     np.testing.assert_allclose(ax.get_lines()[0].get_xdata(), [0.0, 0.5, 1.0])
-    assert ax.get_xlabel() == "w₁" and "after 2 steps" in [l.get_label() for l in ax.get_lines()]
+    assert ax.get_xlabel() == "w₁" and "after 2 steps" in [line.get_label() for line in ax.get_lines()]
 
 
 def test_gradient_reach_plots_norm_against_distance():
@@ -116,7 +117,7 @@ def test_word_weights_draws_one_bar_per_word_sorted():
 def test_loss_curves_one_line_per_name_from_step_one():
     fig = plots.plot_loss_curves({"a": [3, 2, 1], "b": [3, 2, 1.5]}, logx=True)
     lines = fig.axes[0].get_lines()
-    assert [l.get_label() for l in lines] == ["a", "b"] and list(lines[0].get_xdata()) == [1, 2, 3]
+    assert [line.get_label() for line in lines] == ["a", "b"] and list(lines[0].get_xdata()) == [1, 2, 3]
     assert fig.axes[0].get_xscale() == "log"
 
 

@@ -168,7 +168,7 @@ def lstm_cell_figure():
     ax.text(0.2, bottom - 0.45, r"$h_{t-1}$", fontsize=12)
     _line(ax, [1.2, 1.2], [-0.2, bottom])
     ax.text(1.35, -0.25, r"$x_t$", fontsize=12)
-    for k, (name, symbol, x, act, color, _) in enumerate(LSTM_GATES, start=1):
+    for k, (_name, symbol, x, act, color, _) in enumerate(LSTM_GATES, start=1):
         _line(ax, [x, x], [bottom, gate_y - 0.35], arrow=True)
         _box(ax, x, gate_y, 0.9, 0.7, act, True, fontsize=11)
         ax.patches[-1].set_facecolor(plots.PALETTE[color])

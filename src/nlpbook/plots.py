@@ -323,7 +323,7 @@ def plot_alignments(panels: Sequence[tuple], ncols: int = 3):
     tallest = max(len(rows) for _, rows, _, _ in panels)
     fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * max(4.0, 0.4 * widest + 2.2),
                                                     nrows * max(3.0, 0.3 * tallest + 1.8)), squeeze=False)
-    for ax, (weights, rows, cols, title) in zip(axes.flat, panels):
+    for ax, (weights, rows, cols, title) in zip(axes.flat, panels, strict=False):
         plot_heatmap(weights, rows, cols, title=title, ax=ax, vmin=0, vmax=1)
         ax.set_xlabel("hypothesis word")
         ax.set_ylabel("premise word")
