@@ -23,7 +23,7 @@ LOCK := requirements/lock.txt
 BOOK_LOCK := requirements/lock-book.txt
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 
-.PHONY: setup setup-latest lock run test unit nbval test-portable spread lab data notebooks lint clean bench book book-setup exercises instructor grade grade-setup
+.PHONY: setup setup-latest lock run test unit nbval test-portable spread lab data notebooks timings-two-threads lint clean bench book book-setup exercises instructor grade grade-setup
 
 setup: $(STAMP)
 
@@ -115,6 +115,12 @@ lab: setup
 notebooks: setup
 	NLPBOOK_PROFILE=quick NLPBOOK_SEED=0 $(PY) scripts/run_chapters.py --inplace \
 		--record results/notebooks_run.json $(NOTEBOOKS)
+
+# The same run with two torch threads, as Jupyter and Colab run a chapter by default: wall times only
+# (executed copies in build/two-threads; the committed outputs stay the one-thread run's).
+timings-two-threads: setup
+	NLPBOOK_PROFILE=quick NLPBOOK_SEED=0 OMP_NUM_THREADS=2 $(PY) scripts/run_chapters.py --out build/two-threads \
+		--record results/notebooks_run_two_threads.json $(NOTEBOOKS)
 
 # Exercises (issue 21, scripts/exercises.py): the student versions from exercises/source (commit
 # them), the instructor pack (build/instructor: solutions, autograders, GRADING.md), and grading a
