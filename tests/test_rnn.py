@@ -12,6 +12,14 @@ from nlpbook import rnn
 TOLERANCE = {torch.float32: 1e-5, torch.float64: 1e-10}
 
 
+@pytest.fixture(autouse=True, params=[True, False], ids=["one call", "one call per direction"])
+def both_ways(request, monkeypatch):
+    """Every test runs both ways a layer can take: both directions in one bidirectional kernel
+    call (the default where exact) and the reversal with one call per direction."""
+    monkeypatch.setattr(rnn._PaddedBidirectional, "one_call_both_directions", request.param)
+    return request.param
+
+
 def packed_reference(ref, x, lengths, hx=None):
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, state = ref(packed, hx)
@@ -250,3 +258,34 @@ def test_real_positions_are_bit_identical_to_a_run_on_zero_padding(kind, num_lay
         assert torch.equal(out, zero_out), name
         for s, zero_s in zip(as_tuple(state), as_tuple(zero_state), strict=True):
             assert torch.equal(s, zero_s), name
+
+
+# ---------------------------------------------------------------- kernel calls
+
+
+@pytest.mark.parametrize(
+    "kind, hx, calls",
+    [("lstm", False, [True, True]), ("lstm", True, [False] * 4), ("gru", False, [True, True]),
+     ("gru", True, [True, True])],
+)
+def test_both_directions_run_in_one_call_except_an_lstm_given_a_state(
+    kind, hx, calls, both_ways, monkeypatch
+):
+    # From a zero state the padding read first leaves it zero (and a GRU carries any state
+    # through it), so one bidirectional call per layer is exact; an LSTM given (h0, c0) would
+    # turn h into o * tanh(c0) in the padding, so it takes one call per direction.
+    seen = []
+    kernel = getattr(torch, kind)
+
+    def spy(*args):
+        seen.append(args[7])  # the `bidirectional` argument
+        return kernel(*args)
+
+    monkeypatch.setattr(rnn.torch, kind, spy)
+    _, layer = pair(kind, 4, 3, 2, torch.float32)
+    state = None
+    if hx:
+        h0 = torch.zeros(4, 2, 3)
+        state = (h0, h0.clone()) if kind == "lstm" else h0
+    layer(torch.randn(2, 5, 4), torch.tensor([5, 2]), state)
+    assert seen == (calls if both_ways else [False] * 4)

@@ -265,3 +265,49 @@ def test_check_prints_one_line_and_raises_only_when_strict(capsys, monkeypatch):
         utils.check("the model beats the baseline", False)
     with pytest.raises(ValueError, match="claim"):
         utils.check("", True)
+
+
+def _train_briefly():
+    """Five Adam steps of a small ESIM (BiLSTMs, alignment, pooling) and a BiGRU from seed 0."""
+    from nlpbook import rnn
+    from nlpbook.models import esim
+
+    utils.set_seed(0)
+    model = esim.ESIM(esim.ESIMConfig(30, 8, 6, exact_match=True, dropout=0.1))
+    gru = rnn.BiGRU(8, 5)
+    params = list(model.parameters()) + list(gru.parameters())
+    optimizer = torch.optim.Adam(params, lr=1e-2)
+    for step in range(5):
+        a, b = torch.randint(2, 30, (4, 7)), torch.randint(2, 30, (4, 5))
+        a_len, b_len = torch.tensor([7, 3, 5, 1]), torch.tensor([2, 5, 4, 1])
+        loss = model(a, a_len, b, b_len).logsumexp(1).mean()
+        loss = loss + gru(torch.randn(4, 7, 8), a_len)[0].square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return [p.detach().clone() for p in params]
+
+
+def test_set_seed_turns_off_the_nan_fill_and_nothing_read_it(monkeypatch):
+    # use_deterministic_algorithms fills new tensors with NaN unless told not to; set_seed
+    # turns that off for speed. Training with the fill gives the same weights bit for bit, so
+    # no kernel the chapters use reads memory it did not write.
+    utils.set_seed(0)
+    assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.utils.deterministic.fill_uninitialized_memory
+    without_fill = _train_briefly()
+    original = utils.set_seed
+
+    def set_seed_with_fill(seed, deterministic=True):
+        generator = original(seed, deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        return generator
+
+    monkeypatch.setattr(utils, "set_seed", set_seed_with_fill)
+    try:
+        with_fill = _train_briefly()
+        assert torch.utils.deterministic.fill_uninitialized_memory  # the fill was on
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = False
+    for p, q in zip(without_fill, with_fill, strict=True):
+        assert torch.equal(p, q)

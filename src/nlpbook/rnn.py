@@ -6,17 +6,23 @@ what `nn.LSTM(..., bidirectional=True, batch_first=True)` returns on the packed 
 3-14x faster than the packed path (pytorch/pytorch#149194; see benchmarks/bench_rnn.py).
 
 Why this is exact, per layer:
-- forward direction: the output at step t depends only on steps 0..t, so padding that comes
-  after a sequence's last real token cannot change its outputs at real positions;
-- backward direction: reverse each sequence within its own length (padding stays at the
-  end), run the same forward-only kernel, and reverse the outputs back;
-- final states: one extra input column, 1 at padded steps and 0 at real ones, whose fixed
+- padding flag: one extra input column, 1 at padded steps and 0 at real ones, whose fixed
   weights saturate the gates at padded steps (LSTM: forget gate = 1 and input gate = 0
-  exactly, so c stops changing; GRU: update gate z = 1 exactly, so h stops changing). The
-  state after the last step is then the state after each sequence's last real token. At real
-  steps the column adds exact zeros. The LSTM's h_n is read from the output at length - 1.
-  The padded steps' inputs are zeroed first (`torch.where`), so what the padding holds (NaN,
-  inf, 1e5 would break the saturation) never reaches the kernels, as with packing.
+  exactly, so c stops changing; GRU: update gate z = 1 exactly, so h stops changing). At real
+  steps the column adds exact zeros. The padded steps' inputs are zeroed first (`torch.where`),
+  so what the padding holds (NaN, inf, 1e5 would break the saturation) never reaches the
+  kernels, as with packing;
+- forward direction: the output at step t depends only on steps 0..t, so padding that comes
+  after a sequence's last real token cannot change its outputs at real positions, and the
+  frozen state after the last step is the state after the last real token (the LSTM's h_n
+  is read from the output at length - 1);
+- backward direction: the fused bidirectional kernel reads each row from T - 1 down to 0,
+  the padding first. From a zero state the flag keeps it zero there (LSTM: c stays 0, so
+  h = o * tanh(0) = 0; GRU: h carried unchanged), so each sequence's backward reading starts
+  at its own last token from the initial state: both directions run in one kernel call.
+  The one case where that fails, an LSTM given an initial (h0, c0) (h would become
+  o * tanh(c0) in the padding), takes the slower way: reverse each sequence within its own
+  length (padding stays at the end), run a forward-only kernel, and reverse the outputs back.
 
 The classes subclass `nn.LSTM`/`nn.GRU` (bidirectional, batch_first), so their parameters
 carry `nn.LSTM`'s names and `load_state_dict` works in both directions.
@@ -91,6 +97,9 @@ class _PaddedBidirectional:
     # Gate rows (in nn.LSTM's / nn.GRU's order) whose pre-activation the padding column
     # drives to +saturation or -saturation; set by the subclasses.
     _gate_signs: tuple[float, ...] = ()
+    # Both directions in one bidirectional kernel call where that is exact (see the module
+    # docstring); False runs one call per direction, as before, for benchmarks and tests.
+    one_call_both_directions = True
 
     def __init__(
         self,
@@ -138,8 +147,21 @@ class _PaddedBidirectional:
         """hx as nn.LSTM/nn.GRU take it, or zeros, split into per-(layer, direction) slices."""
         raise NotImplementedError
 
-    def _run(self, x, state, weights):
-        """One forward-only fused layer -> (output (B, T, H), final state tuple)."""
+    def _padding_first_is_exact(self, hx) -> bool:
+        """Whether the backward direction may read the padding before each sequence (one
+        bidirectional call) and still start its real steps from the initial state."""
+        raise NotImplementedError
+
+    def _pair(self, forward_state, backward_state):
+        """Two directions' initial states -> the state of one bidirectional call."""
+        raise NotImplementedError
+
+    def _run(self, x, state, weights, bidirectional: bool = False):
+        """One fused layer -> (output (B, T, H or 2H), final state(s))."""
+        raise NotImplementedError
+
+    def _final_states_pair(self, output, state, last):
+        """[forward, backward] final states of one bidirectional call."""
         raise NotImplementedError
 
     def _final_state(self, output, state, last):
@@ -159,7 +181,8 @@ class _PaddedBidirectional:
         x = torch.where(real, x, 0)
         mask = real.to(x.dtype)  # 1 at real steps
         flag = 1 - mask  # the extra input column: 1 at padding
-        reverse = reverse_index(lengths, steps)  # (B, T)
+        one_call = self.one_call_both_directions and self._padding_first_is_exact(hx)
+        reverse = None if one_call else reverse_index(lengths, steps)  # (B, T)
         last = (lengths - 1)[:, None, None].expand(batch, 1, self.hidden_size)  # (B, 1, H)
         pad_column = self._padding_column(x)
         states = self._initial_state(hx, batch, x)
@@ -168,6 +191,13 @@ class _PaddedBidirectional:
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
                 layer_input = F.dropout(layer_input, self.dropout, self.training)
+            if one_call:  # both directions in one fused call over the right-padded batch
+                weights = self._weights(layer, "", pad_column) + self._weights(layer, "_reverse", pad_column)
+                pair = self._pair(states[2 * layer], states[2 * layer + 1])
+                out, final = self._run(torch.cat([layer_input, flag], dim=2), pair, weights, True)
+                finals += self._final_states_pair(out, final, last)
+                layer_input = out * mask  # (B, T, 2H), zeros at padding
+                continue
             outputs = []
             for direction, suffix in enumerate(("", "_reverse")):
                 inp = layer_input if direction == 0 else reverse_within_length(layer_input, reverse)
@@ -202,9 +232,22 @@ class BiLSTM(_PaddedBidirectional, nn.LSTM):
                 raise ValueError(f"hx must be two tensors of shape {shape}")
         return [(h0[k : k + 1], c0[k : k + 1]) for k in range(shape[0])]
 
-    def _run(self, x, state, weights):
-        out, h, c = torch.lstm(x, state, weights, self.bias, 1, 0.0, self.training, False, True)
+    def _padding_first_is_exact(self, hx) -> bool:
+        # From zero state the padding keeps c = 0 (forget 1, input 0) and so h = o * tanh(0) = 0.
+        # From a given (h0, c0), h would become o * tanh(c0): take the two-call path.
+        return hx is None
+
+    def _pair(self, forward_state, backward_state):
+        return tuple(torch.cat([f, b]) for f, b in zip(forward_state, backward_state, strict=True))
+
+    def _run(self, x, state, weights, bidirectional=False):
+        out, h, c = torch.lstm(x, state, weights, self.bias, 1, 0.0, self.training, bidirectional, True)
         return out, (h, c)
+
+    def _final_states_pair(self, output, state, last):
+        h, c = state  # (2, B, H) each
+        forward_h = output[:, :, : self.hidden_size].gather(1, last)[:, 0]  # at length - 1
+        return [(forward_h, c[0]), (h[1], c[1])]  # the backward direction ends at t = 0
 
     def _final_state(self, output, state, last):
         h = output.gather(1, last)[:, 0]  # (B, H): the output at each sequence's last step
@@ -230,8 +273,17 @@ class BiGRU(_PaddedBidirectional, nn.GRU):
             raise ValueError(f"hx must have shape {shape}")
         return [hx[k : k + 1] for k in range(shape[0])]
 
-    def _run(self, x, state, weights):
-        return torch.gru(x, state, weights, self.bias, 1, 0.0, self.training, False, True)
+    def _padding_first_is_exact(self, hx) -> bool:
+        return True  # z = 1 at padding carries any h0 through unchanged
+
+    def _pair(self, forward_state, backward_state):
+        return torch.cat([forward_state, backward_state])
+
+    def _run(self, x, state, weights, bidirectional=False):
+        return torch.gru(x, state, weights, self.bias, 1, 0.0, self.training, bidirectional, True)
+
+    def _final_states_pair(self, output, state, last):
+        return [state[0], state[1]]  # each froze at its direction's last real step
 
     def _final_state(self, output, state, last):
         return state[0]  # h froze at the last real step
