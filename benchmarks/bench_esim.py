@@ -10,7 +10,15 @@ chapter's quick profile now keeps GloVe fixed and holds out whole premises) for 
 SNLI dev split minus 1,000 random held-out pairs, from the same initial weights, then evaluates
 on the SNLI test split. Prints measured numbers.
 
-First, and alone with --calls-only: one encoder call for both sentences against two. Premise
+First, and alone with --speedups-only: what each change of issue 32 bought, on the same batches.
+"before" is the training step as it was: each BiLSTM direction in its own kernel call (with the
+reversal gathers), deterministic mode's NaN fill of every new tensor, Adam's per-parameter loop.
+Then each change added in turn: no NaN fill (`utils.set_seed`), both directions in one
+bidirectional kernel call (`rnn.BiLSTM`), fused Adam (chapter 04's optimizer). Same start,
+same batches, alternating the configurations, at each thread count; it prints the median
+pairs/s (wall clock and per CPU second) and the median of the pairwise ratios to "before".
+
+Then, and alone with --calls-only: one encoder call for both sentences against two. Premise
 and hypothesis share the input encoder and the composition BiLSTM; `ESIM.one_call = True` runs
 each once over both sentences stacked on the batch axis, the default (False) once per sentence. Both train the chapter's quick-profile ESIM (hidden 100, 50-d fixed embeddings,
 the exact-match flag, Adam 1e-3, clip 10, batch 32) from the same initial weights over the same
@@ -22,6 +30,7 @@ vectors held fixed (the speed does not depend on their values), so this part nee
 (farm-bench -- ... --mode one --vs '... --mode two').
 
     .venv/bin/python benchmarks/bench_esim.py [--threads N] [--epochs 1]
+    .venv/bin/python benchmarks/bench_esim.py --speedups-only [--call-threads 1,2] [--repeats 3]
     .venv/bin/python benchmarks/bench_esim.py --calls-only [--call-threads 1,2] [--snli DIR]
 """
 
@@ -36,7 +45,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from nlpbook import batching, datasets, embeddings, text, train, utils
+from nlpbook import batching, datasets, embeddings, rnn, text, train, utils
 from nlpbook.models import esim
 
 
@@ -99,6 +108,57 @@ def train_once(model, start, batches, one_call: bool) -> dict:
     return train.train_epoch(model, batches, nn.CrossEntropyLoss(), optimizer, clip=10.0)
 
 
+# (name, both directions in one kernel call, NaN fill of new tensors, fused Adam)
+STEPS = [
+    ("before", False, True, False),
+    ("+ no NaN fill", False, False, False),
+    ("+ one call, both directions", True, False, False),
+    ("+ fused Adam (now)", True, False, True),
+]
+
+
+def train_as(model, start, batches, one_call_both_directions, nan_fill, fused) -> float:
+    """One pass over `batches` from `start` in one configuration of STEPS; its seconds."""
+    rnn.BiLSTM.one_call_both_directions = one_call_both_directions
+    model.load_state_dict(start)
+    optimizer = torch.optim.Adam(
+        [p for p in model.parameters() if p.requires_grad], lr=1e-3, fused=fused
+    )
+    utils.set_seed(0)
+    torch.utils.deterministic.fill_uninitialized_memory = nan_fill  # set_seed turned it off
+    try:
+        result = train.train_epoch(model, batches, nn.CrossEntropyLoss(), optimizer, clip=10.0)
+        return result["seconds"]
+    finally:
+        torch.utils.deterministic.fill_uninitialized_memory = False
+        del rnn.BiLSTM.one_call_both_directions  # back to the class default
+
+
+def compare_steps(batches, vocab_size: int, threads: list[int], repeats: int) -> None:
+    """Pairs/s of the training step before issue 32 and after each of its changes."""
+    pairs = sum(len(batch[-1]) for batch in batches)
+    print(f"ESIM training step, before and after each change: {len(batches)} bucketed batches "
+          f"({pairs:,} pairs), {repeats} runs of each, alternating; torch {torch.__version__}")
+    model = quick_esim(vocab_size)
+    start = copy.deepcopy(model.state_dict())
+    print(f"\n{'threads':>7}  {'configuration':<30}{'pairs/s':>9}{'CPU pairs/s':>13}"
+          f"{'ratio to before':>17}{'pairwise ratios':>18}")
+    for count in threads:
+        torch.set_num_threads(count)
+        wall = {name: [] for name, *_ in STEPS}
+        cpu = {name: [] for name, *_ in STEPS}
+        for r in range(repeats):
+            for name, *config in (STEPS if r % 2 == 0 else STEPS[::-1]):
+                started = time.process_time()
+                wall[name].append(pairs / train_as(model, start, batches, *config))
+                cpu[name].append(pairs / (time.process_time() - started))
+        for name, *_ in STEPS:
+            ratios = [x / y for x, y in zip(wall[name], wall["before"], strict=True)]
+            print(f"{count:>7}  {name:<30}{statistics.median(wall[name]):>9.1f}"
+                  f"{statistics.median(cpu[name]):>13.1f}{statistics.median(ratios):>16.2f}x"
+                  f"{min(ratios):>12.2f}-{max(ratios):.2f}", flush=True)
+
+
 def compare_calls(batches, vocab_size: int, threads: list[int], repeats: int) -> None:
     """One encoder call for both sentences against two: pairs/s on the same batches."""
     pairs = sum(len(batch[-1]) for batch in batches)
@@ -151,6 +211,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--snli", help="the snli_1.0 folder (default: through the registry)")
     parser.add_argument("--calls-only", action="store_true", help="only one call vs two")
+    parser.add_argument("--speedups-only", action="store_true", help="only before vs after")
     parser.add_argument("--call-threads", default="1,2", help="thread counts, comma-separated")
     parser.add_argument("--call-batches", type=int, default=60, help="batches a run (0: all)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each mode a thread count")
@@ -167,6 +228,11 @@ def main() -> None:
               f"{torch.get_num_threads()} thread(s)")
         return
     threads = [int(t) for t in args.call_threads.split(",")]
+    if not args.calls_only:
+        compare_steps(batches, vocab_size, threads, args.repeats)
+        if args.speedups_only:
+            return
+        print()
     compare_calls(batches, vocab_size, threads, args.repeats)
     if args.calls_only:
         return

@@ -277,7 +277,7 @@ def _train_briefly():
     gru = rnn.BiGRU(8, 5)
     params = list(model.parameters()) + list(gru.parameters())
     optimizer = torch.optim.Adam(params, lr=1e-2)
-    for step in range(5):
+    for _ in range(5):
         a, b = torch.randint(2, 30, (4, 7)), torch.randint(2, 30, (4, 5))
         a_len, b_len = torch.tensor([7, 3, 5, 1]), torch.tensor([2, 5, 4, 1])
         loss = model(a, a_len, b, b_len).logsumexp(1).mean()
