@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=SPREAD_FILE)
     parser.add_argument(
         "--merge", action="store_true",
-        help="replace only the chapters measured now; keep the others (and their dates) from --out",
+        help="replace only the chapters measured now; keep the others (and their dates, CPUs) from --out",
     )
     args = parser.parse_args()
     if not args.collect and not args.notebooks:
@@ -147,17 +147,20 @@ def main() -> int:
     spread = collect(None if args.collect else args.seeds)
     today = datetime.date.today().isoformat()
     dates = {chapter: today for chapter in spread["chapters"]}
+    cpus = {chapter: machine()["cpu"] for chapter in spread["chapters"]}
     if args.merge and args.out.exists():
         old = json.loads(args.out.read_text(encoding="utf-8"))
         if old.get("seeds") != spread["seeds"] or old.get("threads") != args.threads:
             parser.error(f"--merge needs the seeds and threads of {args.out}: {old.get('seeds')}, {old.get('threads')}")
         kept = {c: v for c, v in old["chapters"].items() if c not in spread["chapters"]}
         dates = {**{c: old.get("dates", {}).get(c, old["date"]) for c in kept}, **dates}
+        cpus = {**{c: old.get("cpus", {}).get(c, old["machine"]["cpu"]) for c in kept}, **cpus}
         spread["chapters"] = dict(sorted({**kept, **spread["chapters"]}.items()))
     spread = {
         "what": "every check_band with a chapter, per NLPBOOK_SEED, quick profile (scripts/seed_spread.py)",
         "date": today,
         "dates": dict(sorted(dates.items())),
+        "cpus": dict(sorted(cpus.items())),  # which processor measured each chapter
         "threads": args.threads,
         "machine": machine(),
         **spread,

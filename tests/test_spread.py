@@ -54,6 +54,8 @@ def test_spread_file_holds_seeds_0_to_4_for_every_chapter():
     assert [str(s) for s in data["seeds"]] == SEEDS
     assert data["threads"] == 1 and data["machine"]["cpu"] and data["date"]
     assert sorted(data["chapters"]) == [p.name[:2] for p in NOTEBOOKS]
+    # --merge keeps other chapters' measurements: each says when and on which processor
+    assert sorted(data["dates"]) == sorted(data["cpus"]) == sorted(data["chapters"])
     for chapter, numbers in data["chapters"].items():
         for name, entry in numbers.items():
             assert sorted(entry["values"]) == SEEDS, f"{chapter} {name}: a seed is missing"
