@@ -245,9 +245,8 @@ class BiLSTM(_PaddedBidirectional, nn.LSTM):
         return out, (h, c)
 
     def _final_states_pair(self, output, state, last):
-        h, c = state  # (2, B, H) each
-        forward_h = output[:, :, : self.hidden_size].gather(1, last)[:, 0]  # at length - 1
-        return [(forward_h, c[0]), (h[1], c[1])]  # the backward direction ends at t = 0
+        h, c = state  # (2, B, H) each; the backward direction ends at t = 0
+        return [self._final_state(output[:, :, : self.hidden_size], state, last), (h[1], c[1])]
 
     def _final_state(self, output, state, last):
         h = output.gather(1, last)[:, 0]  # (B, H): the output at each sequence's last step
