@@ -14,13 +14,16 @@ First, and alone with --speedups-only: what each change of issue 32 bought, on t
 "before" is the training step as it was: each BiLSTM direction in its own kernel call (with the
 reversal gathers), deterministic mode's NaN fill of every new tensor, Adam's per-parameter loop.
 Then each change added in turn: no NaN fill (`utils.set_seed`), both directions in one
-bidirectional kernel call (`rnn.BiLSTM`), fused Adam (chapter 04's optimizer). Same start,
+bidirectional kernel call (`rnn.BiLSTM`), fused Adam (chapter 04's optimizer), both sentences
+in one kernel call (`ESIM.one_call`, now the default). Same start,
 same batches, alternating the configurations, at each thread count; it prints the median
 pairs/s (wall clock and per CPU second) and the median of the pairwise ratios to "before".
 
 Then, and alone with --calls-only: one encoder call for both sentences against two. Premise
-and hypothesis share the input encoder and the composition BiLSTM; `ESIM.one_call = True` runs
-each once over both sentences stacked on the batch axis, the default (False) once per sentence. Both train the chapter's quick-profile ESIM (hidden 100, 50-d fixed embeddings,
+and hypothesis share the input encoder and the composition BiLSTM; `ESIM.one_call = True` (the
+default) runs each once over both sentences, each row holding a premise, a reset step and its
+hypothesis (`rnn.BiLSTM.forward_pair`), `False` once per sentence, each padded to its own
+longest. Both train the chapter's quick-profile ESIM (hidden 100, 50-d fixed embeddings,
 the exact-match flag, Adam 1e-3, clip 10, batch 32) from the same initial weights over the same
 bucketed SNLI dev batches, alternating one/two/one/two..., at each thread count; it prints the
 median pairs/s of each and their ratio, and how far the two runs' weights end apart (they
@@ -108,18 +111,21 @@ def train_once(model, start, batches, one_call: bool) -> dict:
     return train.train_epoch(model, batches, nn.CrossEntropyLoss(), optimizer, clip=10.0)
 
 
-# (name, both directions in one kernel call, NaN fill of new tensors, fused Adam)
+# (name, both directions in one kernel call, NaN fill of new tensors, fused Adam,
+#  both sentences in one kernel call)
 STEPS = [
-    ("before", False, True, False),
-    ("+ no NaN fill", False, False, False),
-    ("+ one call, both directions", True, False, False),
-    ("+ fused Adam (now)", True, False, True),
+    ("before", False, True, False, False),
+    ("+ no NaN fill", False, False, False, False),
+    ("+ one call, both directions", True, False, False, False),
+    ("+ fused Adam", True, False, True, False),
+    ("+ one call, both sentences", True, False, True, True),
 ]
 
 
-def train_as(model, start, batches, one_call_both_directions, nan_fill, fused) -> float:
+def train_as(model, start, batches, one_call_both_directions, nan_fill, fused, one_call) -> float:
     """One pass over `batches` from `start` in one configuration of STEPS; its seconds."""
     rnn.BiLSTM.one_call_both_directions = one_call_both_directions
+    model.one_call = one_call
     model.load_state_dict(start)
     optimizer = torch.optim.Adam(
         [p for p in model.parameters() if p.requires_grad], lr=1e-3, fused=fused
@@ -163,11 +169,13 @@ def compare_calls(batches, vocab_size: int, threads: list[int], repeats: int) ->
     """One encoder call for both sentences against two: pairs/s on the same batches."""
     pairs = sum(len(batch[-1]) for batch in batches)
     real = sum(int(a_len.sum() + b_len.sum()) for _, a_len, _, b_len, _ in batches)
-    stacked = sum(2 * len(a_len) * max(a.shape[1], b.shape[1]) for a, a_len, b, _, _ in batches)
+    # one call: each row is premise, a reset step, hypothesis (rnn.BiLSTM.forward_pair)
+    paired = sum(len(a_len) * (int((a_len + b_len).max()) + 1) for _, a_len, _, b_len, _ in batches)
     apart = sum(a.numel() + b.numel() for a, _, b, _, _ in batches)
     print(f"ESIM one encoder call vs two: {len(batches)} bucketed batches ({pairs:,} pairs), "
-          f"{repeats} runs of each, alternating; torch {torch.__version__}; padding: "
-          f"{1 - real / apart:.1%} of the LSTM steps in two calls, {1 - real / stacked:.1%} in one")
+          f"{repeats} runs of each, alternating; torch {torch.__version__}\n  LSTM steps: "
+          f"{paired / apart:.2f} as many in one call as in two; padding (reset steps included) "
+          f"{1 - real / apart:.1%} of them in two calls, {1 - real / paired:.1%} in one")
     model = quick_esim(vocab_size)
     start = copy.deepcopy(model.state_dict())
     ends = {}

@@ -347,17 +347,6 @@ SHAPES = {
 }
 
 
-def test_pad_cat_pads_each_to_the_longer_and_stacks_on_the_batch_axis():
-    a, b = torch.ones(2, 3, 4), 2 * torch.ones(2, 5, 4)
-    both = esim.pad_cat(a, b)
-    assert both.shape == (4, 5, 4)
-    assert torch.equal(both[:2, :3], a) and both[:2, 3:].eq(0).all()
-    assert torch.equal(both[2:], b)
-    assert torch.equal(esim.pad_cat(b, a)[2:, :3], a)
-    ids = esim.pad_cat(torch.tensor([[5, 6]]), torch.tensor([[7, 8, 9]]))  # 2-D ids pad with 0
-    assert ids.tolist() == [[5, 6, 0], [7, 8, 9]]
-
-
 @pytest.mark.parametrize("shape", SHAPES)
 def test_context_bilstm_pair_equals_two_calls(shape):
     torch.manual_seed(0)
@@ -374,7 +363,7 @@ def test_context_bilstm_pair_equals_two_calls(shape):
 @pytest.mark.parametrize("shape", SHAPES)
 def test_one_call_gives_the_outputs_of_two_calls(shape, exact_match):
     model = tiny_model(exact_match=exact_match)
-    assert not model.one_call  # the default: two calls, as before
+    assert model.one_call  # the default: both sentences in one call
     a, a_len, b, b_len, _ = batching.collate_pairs(SHAPES[shape])
     with torch.no_grad():
         one = _two_way(model, a, a_len, b, b_len, one_call=True)
@@ -415,24 +404,30 @@ def test_the_plain_lstm_always_takes_two_calls():
     assert torch.equal(one, two)
 
 
-def test_one_call_runs_each_shared_lstm_once_per_step():
+def test_one_call_runs_each_shared_lstm_once_per_step(monkeypatch):
+    kernel, seen = torch.lstm, []
+
+    def spy(*args):
+        seen.append(args[0].shape[:2])  # (rows, steps) of each kernel call
+        return kernel(*args)
+
+    monkeypatch.setattr(rnn.torch, "lstm", spy)
     model = tiny_model()
     a, a_len, b, b_len, _ = batching.collate_pairs(PAIRS)
-    seen = []
-    for lstm in (model.encoding.bilstm, model.composition.bilstm):
-        lstm.register_forward_hook(lambda m, i, o: seen.append(i[0].shape[0]))
-    for one_call, calls in ((True, 1), (False, 2)):
+    longest = int((a_len + b_len).max())
+    for one_call, calls in ((True, [(3, longest + 1)] * 2), (False, [(3, a.shape[1]), (3, b.shape[1])] * 2)):
         model.one_call = one_call
         seen.clear()
         with torch.no_grad():
             model(a, a_len, b, b_len)
-        assert seen == [6 // calls] * (2 * calls)  # batch rows per call: 2B once, or B twice
+        assert seen == calls  # encoder then composition: once over both rows, or once per sentence
 
 
 @pytest.mark.parametrize("exact_match", [False, True])
 def test_two_calls_are_the_modules_called_one_by_one(exact_match):
-    # chapter 04 runs the parts by hand, sentence by sentence: the default forward is exactly that
+    # chapter 04 runs the parts by hand, sentence by sentence: forward with two calls is exactly that
     model = tiny_model(exact_match=exact_match)
+    model.one_call = False
     a, a_len, b, b_len, _ = batching.collate_pairs(SHARING if exact_match else PAIRS)
     a_mask, b_mask = rnn.length_mask(a_len, a.shape[1]), rnn.length_mask(b_len, b.shape[1])
     a_match, b_match = esim.exact_match(a, a_mask, b, b_mask) if exact_match else (None, None)
@@ -446,9 +441,9 @@ def test_two_calls_are_the_modules_called_one_by_one(exact_match):
 
 
 def test_one_call_runs_on_the_meta_device_with_lengths_on_the_cpu():
-    # no tensor of the stacked batch may be made on the CPU beside the model's device
+    # no tensor of the pair layout may be made on the CPU beside the model's device
     model = tiny_model(exact_match=True).to("meta")
-    model.one_call = True
+    assert model.one_call
     a, a_len, b, b_len, _ = batching.collate_pairs(SHARING)
     logits, a_to_b, b_to_a = model(a.to("meta"), a_len, b.to("meta"), b_len, return_attention=True)
     assert logits.device.type == "meta" and logits.shape == (3, 3)

@@ -289,3 +289,97 @@ def test_both_directions_run_in_one_call_except_an_lstm_given_a_state(
         state = (h0, h0.clone()) if kind == "lstm" else h0
     layer(torch.randn(2, 5, 4), torch.tensor([5, 2]), state)
     assert seen == (calls if both_ways else [False] * 4)
+
+
+# ---------------------------------------------------------------- two sentences per row (BiLSTM.forward_pair)
+
+
+def assert_pair_same(a_lengths, b_lengths, steps_a, steps_b, num_layers, dtype, input_size=4, hidden=3,
+                     padding_value=None):
+    """forward_pair against the packed nn.LSTM run once on a and once on b: outputs, input
+    gradients and weight gradients."""
+    reference, layer = pair("lstm", input_size, hidden, num_layers, dtype)
+    batch = len(a_lengths)
+    a_lengths, b_lengths = torch.tensor(a_lengths), torch.tensor(b_lengths)
+    gen = torch.Generator().manual_seed(batch * 31 + steps_a + 7 * steps_b)
+    x_a = torch.randn(batch, steps_a, input_size, dtype=dtype, generator=gen)
+    x_b = torch.randn(batch, steps_b, input_size, dtype=dtype, generator=gen)
+    refs = [x.clone().requires_grad_() for x in (x_a, x_b)]
+    if padding_value is not None:  # what the padding holds must not matter
+        x_a, x_b = with_padding(x_a, a_lengths, padding_value), with_padding(x_b, b_lengths, padding_value)
+    news = [x.clone().requires_grad_() for x in (x_a, x_b)]
+    out_a_ref = packed_reference(reference, refs[0], a_lengths)[0]
+    out_b_ref = packed_reference(reference, refs[1], b_lengths)[0]
+    out_a, out_b = layer.forward_pair(news[0], a_lengths, news[1], b_lengths)
+    tol = TOLERANCE[dtype]
+    assert out_a.shape == (batch, steps_a, 2 * hidden) and out_b.shape == (batch, steps_b, 2 * hidden)
+    torch.testing.assert_close(out_a, out_a_ref, atol=tol, rtol=0)
+    torch.testing.assert_close(out_b, out_b_ref, atol=tol, rtol=0)
+    (loss_of(out_a_ref, ()) + 2 * loss_of(out_b_ref, ())).backward()
+    (loss_of(out_a, ()) + 2 * loss_of(out_b, ())).backward()
+    for new, ref in zip(news, refs, strict=True):
+        torch.testing.assert_close(new.grad, ref.grad, atol=tol, rtol=0)
+    ref_params = dict(reference.named_parameters())
+    for name, p in layer.named_parameters():
+        torch.testing.assert_close(p.grad, ref_params[name].grad, atol=tol, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize(
+    "a_lengths, b_lengths, steps_a, steps_b",
+    [([4, 1, 3, 4, 2], [2, 5, 1, 5, 3], 4, 5),  # both vary, each padded to its longest
+     ([3, 3], [2, 2], 3, 2),  # no padding at all
+     ([2, 1], [1, 2], 6, 4)],  # padded beyond the longest (T below Ta: a's slice must still fit)
+)
+def test_forward_pair_equals_two_packed_runs(a_lengths, b_lengths, steps_a, steps_b, num_layers, dtype):
+    assert_pair_same(a_lengths, b_lengths, steps_a, steps_b, num_layers, dtype)
+
+
+@settings(max_examples=20, deadline=None)
+@given(data=st.data(), steps_a=st.integers(1, 7), steps_b=st.integers(1, 7),
+       num_layers=st.integers(1, 2), input_size=st.integers(1, 4), hidden=st.integers(1, 3))
+def test_forward_pair_equals_two_packed_runs_for_any_shapes(data, steps_a, steps_b, num_layers, input_size, hidden):
+    batch = data.draw(st.integers(1, 5))
+    a_lengths = data.draw(st.lists(st.integers(1, steps_a), min_size=batch, max_size=batch))
+    b_lengths = data.draw(st.lists(st.integers(1, steps_b), min_size=batch, max_size=batch))
+    assert_pair_same(a_lengths, b_lengths, steps_a, steps_b, num_layers, torch.float64, input_size, hidden)
+
+
+@pytest.mark.parametrize("value", GARBAGE, ids=str)
+def test_forward_pair_never_reads_the_padding(value):
+    assert_pair_same([4, 1, 3], [2, 5, 1], 4, 5, 2, torch.float32, padding_value=value)
+
+
+def test_forward_pair_runs_one_bidirectional_call_per_layer(monkeypatch):
+    seen = []
+    kernel = torch.lstm
+
+    def spy(*args):
+        seen.append((args[0].shape, args[7]))  # input (B, T, E + 1), bidirectional
+        return kernel(*args)
+
+    monkeypatch.setattr(rnn.torch, "lstm", spy)
+    _, layer = pair("lstm", 4, 3, 2, torch.float32)
+    layer.forward_pair(torch.randn(2, 5, 4), torch.tensor([5, 2]), torch.randn(2, 3, 4), torch.tensor([1, 3]))
+    # T = max(5 + 1 + 1, 2 + 1 + 3) = 7 steps; layer 2 reads layer 1's 2H = 6 features
+    assert seen == [(torch.Size([2, 7, 5]), True), (torch.Size([2, 7, 7]), True)]
+
+
+def test_pair_layout_puts_a_then_a_reset_step_then_b():
+    source = rnn.pair_layout(torch.tensor([2, 1]), torch.tensor([1, 3]), 5, 3, 3)
+    # row 0: a0 a1 | reset | b0 | pad; row 1: a0 | reset | b0 b1 b2. Ta + Tb = 6 is the zero row
+    assert source.tolist() == [[0, 1, 6, 3, 6], [0, 6, 3, 4, 5]]
+
+
+def test_forward_pair_bad_inputs_get_clear_errors():
+    _, layer = pair("lstm", 4, 3, 1, torch.float32)
+    x = torch.randn(2, 3, 4)
+    with pytest.raises(ValueError, match="x_a has 2 rows and x_b 3"):
+        layer.forward_pair(x, [3, 1], torch.randn(3, 3, 4), [1, 1, 1])
+    with pytest.raises(ValueError, match="x has 5 features, the layer expects 4"):
+        layer.forward_pair(x, [3, 1], torch.randn(2, 3, 5), [1, 1])
+    with pytest.raises(ValueError, match="got 1 lengths for a batch of 2"):
+        layer.forward_pair(x, [3, 1], x, [1])
+    with pytest.raises(ValueError, match="exceeds the padded length"):
+        layer.forward_pair(x, [4, 1], x, [1, 1])

@@ -24,6 +24,15 @@ Why this is exact, per layer:
   o * tanh(c0) in the padding), takes the slower way: reverse each sequence within its own
   length (padding stays at the end), run a forward-only kernel, and reverse the outputs back.
 
+Two sentences per row (`BiLSTM.forward_pair`, chapter 04's premise and hypothesis): lay each
+row out in time as the first sentence, one reset step, the second, then padding, and give
+every reset step (separator and padding) a second flag column that shuts the input and forget
+gates: c = 0, so h = o * tanh(0) = 0, exactly the zero initial state. Each direction so enters
+each sentence from zero, as its own call would, and the gradient is exactly zero across the
+reset step. One kernel call per layer runs both sentences, over fewer padded steps than two
+calls when batches are bucketed by the sum of the lengths. A GRU cannot be reset this way
+(its candidate state is a tanh, which no saturation makes exactly 0), so only BiLSTM has it.
+
 The classes subclass `nn.LSTM`/`nn.GRU` (bidirectional, batch_first), so their parameters
 carry `nn.LSTM`'s names and `load_state_dict` works in both directions.
 
@@ -131,9 +140,10 @@ class _PaddedBidirectional:
             **kwargs,
         )
 
-    def _padding_column(self, like: torch.Tensor) -> torch.Tensor:
-        """(G*H, 1) fixed weights for the padding-flag input column."""
-        signs = torch.tensor(self._gate_signs, dtype=like.dtype, device=like.device)
+    def _padding_column(self, like: torch.Tensor, signs=None) -> torch.Tensor:
+        """(G*H, 1) fixed weights for a flag input column: each gate's pre-activation driven to
+        +saturation or -saturation (`_gate_signs` unless `signs` says otherwise)."""
+        signs = torch.tensor(signs or self._gate_signs, dtype=like.dtype, device=like.device)
         return (_SATURATE * signs).repeat_interleave(self.hidden_size)[:, None]
 
     def _weights(self, layer: int, suffix: str, pad_column: torch.Tensor) -> list[torch.Tensor]:
@@ -256,6 +266,54 @@ class BiLSTM(_PaddedBidirectional, nn.LSTM):
     def _stack(finals):
         return torch.stack([h for h, _ in finals]), torch.stack([c for _, c in finals])
 
+    # gates i, f, g, o at a reset step: input and forget gates shut, so c = 0 and h = o * tanh(0) = 0
+    _reset_signs = (-1.0, -1.0, 0.0, 0.0)
+
+    def forward_pair(self, x_a: torch.Tensor, a_lengths, x_b: torch.Tensor, b_lengths):
+        """Two sequences per row, e.g. premise and hypothesis: (B, Ta, E) and (B, Tb, E) with their
+        lengths -> their outputs (B, Ta, 2H) and (B, Tb, 2H), zeros at padding: what
+        `self(x_a, a_lengths)[0]` and `self(x_b, b_lengths)[0]` give, in one kernel call per layer.
+
+        Each row is laid out in time as a, one reset step, b, then padding: (B, T, E) with
+        T = max(len_a + 1 + len_b). At a reset step (the separator and the padding) one more input
+        column shuts the input and forget gates exactly, so c = 0 and h = 0: each direction
+        enters each sentence from the zero state, as its own call would, and no gradient crosses
+        from one sentence to the other. Bucketing batches by len_a + len_b leaves little padding
+        in this layout, where two calls pad each sentence to its own longest. Chapter 04.
+        """
+        given = torch.as_tensor(a_lengths), torch.as_tensor(b_lengths)
+        a_lengths, b_lengths = check_lengths(x_a, a_lengths), check_lengths(x_b, b_lengths)
+        batch, steps_a, steps_b = x_a.shape[0], x_a.shape[1], x_b.shape[1]
+        if x_b.shape[0] != batch:
+            raise ValueError(f"x_a has {batch} rows and x_b {x_b.shape[0]}: give one b for each a")
+        # the longest pair, read where the lengths were given (on a CPU for a meta-device model)
+        longest = int((given[0].cpu() + given[1].cpu()).max())
+        for x in (x_a, x_b):
+            if x.shape[2] != self.input_size:
+                raise ValueError(f"x has {x.shape[2]} features, the layer expects {self.input_size}")
+        steps = max(longest + 1, steps_a)  # T, at least Ta so that a's outputs can be sliced off
+        source = pair_layout(a_lengths, b_lengths, steps, steps_a, steps_b)  # (B, T)
+        reset = (source == steps_a + steps_b)[:, :, None].to(x_a.dtype)  # (B, T, 1): 1 at reset steps
+        width = x_a.shape[2]
+        # gather each row's a, (zeros), b, (zeros) from the two inputs and one row of zeros: the
+        # padding of x_a and x_b is never read (NaN there stays out, as with packing)
+        rows = torch.cat([x_a, x_b, x_a.new_zeros(batch, 1, width)], dim=1)  # (B, Ta + Tb + 1, E)
+        layer_input = rows.gather(1, source[:, :, None].expand(batch, steps, width))  # (B, T, E)
+        reset_column = self._padding_column(x_a, self._reset_signs)
+        zeros = x_a.new_zeros(2, batch, self.hidden_size)  # both directions start from zero
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0:
+                layer_input = F.dropout(layer_input, self.dropout, self.training)
+            weights = self._weights(layer, "", reset_column) + self._weights(layer, "_reverse", reset_column)
+            layer_input, _ = self._run(torch.cat([layer_input, reset], dim=2), (zeros, zeros), weights, True)
+        out = layer_input  # (B, T, 2H), exactly zero at reset steps
+        # a sits at 0..len_a - 1; b at len_a + 1 onwards (clamped: those positions are masked)
+        at_b = (a_lengths[:, None] + 1 + torch.arange(steps_b, device=out.device)).clamp(max=steps - 1)
+        out_b = out.gather(1, at_b[:, :, None].expand(batch, steps_b, out.shape[2]))  # (B, Tb, 2H)
+        a_real = length_mask(a_lengths, steps_a)[:, :, None]
+        b_real = length_mask(b_lengths, steps_b)[:, :, None]
+        return out[:, :steps_a] * a_real, out_b * b_real
+
 
 class BiGRU(_PaddedBidirectional, nn.GRU):
     """A bidirectional, batch_first `nn.GRU` that takes `(x, lengths)` and gives exactly
@@ -290,3 +348,16 @@ class BiGRU(_PaddedBidirectional, nn.GRU):
     @staticmethod
     def _stack(finals):
         return torch.stack(finals)
+
+
+def pair_layout(a_lengths: torch.Tensor, b_lengths: torch.Tensor, steps: int, steps_a: int, steps_b: int):
+    """Where each of the T = `steps` steps of `BiLSTM.forward_pair`'s rows reads from -> (B, T).
+
+    A row holds a's steps, one reset step, b's steps, then padding: index t < len_a reads a's
+    step t, index Ta + j reads b's step j, and Ta + Tb (a row of zeros) marks the reset
+    steps. T must be at least max(len_a + 1 + len_b). Chapter 04.
+    """
+    t = torch.arange(steps, device=a_lengths.device)[None, :]  # (1, T)
+    in_b = t - (a_lengths[:, None] + 1)  # (B, T): the step of b, negative before b starts
+    source = torch.where(t < a_lengths[:, None], t, steps_a + steps_b)
+    return torch.where((in_b >= 0) & (in_b < b_lengths[:, None]), steps_a + in_b, source)

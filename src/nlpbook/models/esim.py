@@ -79,31 +79,14 @@ class ContextBiLSTM(nn.Module):
     def forward_pair(self, x_a, a_lengths, x_b, b_lengths, one_call: bool = True):
         """Both sentences of a batch of pairs, (B, Ta, D) and (B, Tb, D) -> (B, Ta, 2H), (B, Tb, 2H).
 
-        With `one_call` (and `packed`) the two batches go through the LSTM as one (2B, T, D)
-        batch, T = max(Ta, Tb): half the kernel launches, twice the rows per launch. The
-        padding-exact BiLSTM never reads padding, so each sentence gets what its own call
-        gives (to float rounding). A plain LSTM (`packed=False`) reads padding, so the extra
-        padding would change its outputs: it always takes two calls.
+        With `one_call` (and `packed`) both go through the LSTM in one kernel call, each row
+        holding its premise, a reset step and its hypothesis (`rnn.BiLSTM.forward_pair`):
+        what two calls give, to float rounding. A plain LSTM (`packed=False`) would carry its
+        state from one sentence into the other, so it always takes two calls.
         """
         if not (one_call and self.packed):
             return self(x_a, a_lengths), self(x_b, b_lengths)
-        batch, steps_a, steps_b = x_a.shape[0], x_a.shape[1], x_b.shape[1]
-        lengths = torch.cat([torch.as_tensor(a_lengths), torch.as_tensor(b_lengths)])  # (2B,)
-        out = self(pad_cat(x_a, x_b), lengths)  # (2B, max(Ta, Tb), 2H)
-        return out[:batch, :steps_a], out[batch:, :steps_b]
-
-
-def pad_cat(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(B, Ta, ...) and (B', Tb, ...) -> (B + B', max(Ta, Tb), ...): each padded with zeros at the
-    end of its time axis to the longer one, then stacked on the batch axis. Chapter 04."""
-    steps = max(a.shape[1], b.shape[1])
-
-    def widen(x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == steps:
-            return x
-        return torch.cat([x, x.new_zeros(x.shape[0], steps - x.shape[1], *x.shape[2:])], dim=1)
-
-    return torch.cat([widen(a), widen(b)], dim=0)
+        return self.lstm.forward_pair(x_a, a_lengths, x_b, b_lengths)
 
 
 class InputEncoding(nn.Module):
@@ -213,13 +196,12 @@ class ESIMConfig:
 class ESIM(nn.Module):
     """The whole model: forward(a, a_lengths, b, b_lengths) -> (B, 3) logits. Chapter 04.
 
-    Premise and hypothesis share the input encoder and the composition BiLSTM. By default
-    each runs once per sentence. With `model.one_call = True` each runs once over both
-    sentences, stacked on the batch axis (`ContextBiLSTM.forward_pair`): the same outputs and
-    gradients to float rounding, half the kernel calls. On a CPU that is not faster (the
-    LSTM kernels' time grows with rows x steps, and the stacked batch pads every hypothesis
-    to the longest premise; benchmarks/bench_esim.py measures both), so it is off by default;
-    where per-call overhead dominates (a GPU) it may pay. It is not part of the config or the
+    Premise and hypothesis share the input encoder and the composition BiLSTM. Each runs
+    once over both sentences, each row holding a premise, a reset step and its hypothesis
+    (`rnn.BiLSTM.forward_pair`): the same outputs and gradients as one call per sentence, to
+    float rounding, with half the kernel calls and, on batches bucketed by the pair's total
+    length, a quarter fewer LSTM steps (benchmarks/bench_esim.py measures it).
+    `model.one_call = False` runs one call per sentence. It is not part of the config or the
     checkpoint: it changes how the model runs, not what it computes.
     """
 
@@ -227,7 +209,7 @@ class ESIM(nn.Module):
 
     def __init__(self, config: ESIMConfig) -> None:
         super().__init__()
-        self.one_call = False
+        self.one_call = True  # both sentences in one LSTM call (see the class docstring)
         c = self.config = config
         h = c.hidden_size
         self.encoding = InputEncoding(c.vocab_size, c.embedding_dim, h, c.dropout, c.packed, c.exact_match)
