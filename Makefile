@@ -10,7 +10,8 @@ OMP_NUM_THREADS ?= 1
 # Notebooks nbval runs at once (pytest-xdist, one notebook per worker); 0 runs them in this process.
 NBVAL_JOBS ?= 2
 # Unit-test files run at once (pytest-xdist, each file on one worker, so a module's fixtures are
-# built once); the slow ones run a notebook, pip or a subprocess on one core each. 0: serial.
+# built once); the slow ones run a notebook, pip or a subprocess on one core each, and start first
+# (tests/conftest.py orders the files; --no-loadscope-reorder keeps that order). 0: serial.
 UNIT_JOBS ?= 2
 NLPBOOK_SEED ?= 0
 export NLPBOOK_PROFILE OMP_NUM_THREADS NLPBOOK_SEED
@@ -107,7 +108,7 @@ spread: setup data
 	$(PY) scripts/seed_spread.py $(NOTEBOOKS)
 
 unit: setup
-	$(BIN)/pytest -q -n $(UNIT_JOBS) --dist loadfile tests
+	$(BIN)/pytest -q -n $(UNIT_JOBS) --dist loadfile --no-loadscope-reorder tests
 
 lab: setup
 	$(BIN)/jupyter lab notebooks/

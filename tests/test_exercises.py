@@ -501,24 +501,25 @@ def test_hostile_notebooks_cannot_touch_other_rows(ch01, tmp_path: Path):
     assert "raw file descriptors" in forged["flags"]
 
 
-@needs_sandbox
-def test_an_endless_loop_meets_the_time_limit(ch01, tmp_path: Path):
-    folder = tmp_path / "class"
+# The three batches below are graded at once (ch01_batches), each in its own folder with its own
+# options. The endless loop's batch waits out its time limit: its notebook sleeps in the loop (the
+# limit is wall time, so a busy loop meets it the same way, but would hold a core for all of it),
+# and the other two batches are graded in that time instead of after it.
+LOOP_LIMIT_S = 25
+
+
+def endless_loop_batch(ch01: dict, tmp: Path) -> tuple[dict, dict]:
+    folder = tmp / "class"
     folder.mkdir()
+    loop = "import time\nwhile True:\n    time.sleep(0.5)"
     (folder / "loop.ipynb").write_text(
-        with_cells(ch01["solved"], before={'grader.check("q4")': "while True:\n    pass"}),
-        encoding="utf-8",
+        with_cells(ch01["solved"], before={'grader.check("q4")': loop}), encoding="utf-8"
     )
-    _, rows = grade(folder, tmp_path / "scores.csv", timeout_s=25)
-    row = rows["loop.ipynb"]
-    assert "time limit (25 s)" in row["note"]
-    assert [float(row[q]) for q in ("q1", "q2", "q3", "q4", "q5")] == [2, 2, 2, 0, 0]
+    return grade(folder, tmp / "scores.csv", timeout_s=LOOP_LIMIT_S)
 
 
-def test_without_a_sandbox_a_notebook_can_read_other_submissions(ch01, tmp_path: Path):
-    """--no-sandbox is what GRADING.md says: the time limit, the process group and the JSON hold;
-    the files do not. (The same notebook scores 0 in the sandbox, test above.)"""
-    folder = tmp_path / "class"
+def no_sandbox_batch(ch01: dict, tmp: Path) -> tuple[dict, dict]:
+    folder = tmp / "class"
     folder.mkdir()
     (folder / "a_honest.ipynb").write_text(json.dumps(ch01["solved"]), encoding="utf-8")
     steal = steal_before_each_check([str(folder / "a_*.ipynb")])
@@ -526,25 +527,62 @@ def test_without_a_sandbox_a_notebook_can_read_other_submissions(ch01, tmp_path:
     (folder / "b_steal.ipynb").write_text(
         with_cells(ch01["unsolved"], before=steal, end=[kill]), encoding="utf-8"
     )
-    _, rows = grade(folder, tmp_path / "out" / "scores.csv", sandbox=False)
-    assert float(rows["a_honest.ipynb"]["total"]) == 10
-    assert float(rows["b_steal.ipynb"]["total"]) == 10, "without a sandbox, it can copy answers"
-    assert rows["b_steal.ipynb"]["flags"] == "signal/os.kill"  # the kill met only the shim
+    return grade(folder, tmp / "out" / "scores.csv", sandbox=False)
 
 
-@needs_sandbox
-def test_scores_do_not_depend_on_the_name_or_later_cells(ch01, tmp_path: Path):
+def names_and_later_cells_batch(ch01: dict, tmp: Path) -> tuple[dict, dict]:
     solved, unsolved = ch01["solved"], ch01["unsolved"]
     answers = [text(c) for c in solved["cells"] if text(c).startswith(("def ", "X, y"))]
     answers += [text(solved["cells"][code_index(solved, "# BEGIN SOLUTION")])]
-    folder = tmp_path / "class"
+    folder = tmp / "class"
     folder.mkdir()
     for name in (CH01.name, "scratch_y.ipynb", "Jane Doe (1).ipynb"):
         (folder / name).write_text(json.dumps(solved), encoding="utf-8")
     spoil = "def bce_gradient(*a):\n    return None\n\nsmallest_nan_s = 0\nlogit_threshold = None"
     (folder / "later_wrong.ipynb").write_text(with_cells(solved, end=[spoil]), encoding="utf-8")
     (folder / "later_right.ipynb").write_text(with_cells(unsolved, end=answers), encoding="utf-8")
-    _, rows = grade(folder, tmp_path / "scores.csv")
+    return grade(folder, tmp / "scores.csv")
+
+
+@pytest.fixture(scope="module")
+def ch01_batches(ch01, tmp_path_factory) -> dict:
+    """Each batch's future (its (results, rows) or its error), graded in threads at once; the
+    sandboxed ones only where their tests run (needs_sandbox)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    # otter assign (which grading runs to read the checks) changes the working directory, so the
+    # threads must not run it at once: it runs here, and the process keeps the checks it read
+    exercises.all_checks(CH01)
+    batches = {"no_sandbox": no_sandbox_batch}
+    if not SANDBOX_PROBLEM or SANDBOX_MISSING_IN_CI:
+        batches = {"loop": endless_loop_batch, **batches, "names": names_and_later_cells_batch}
+    with ThreadPoolExecutor(len(batches)) as pool:
+        return {
+            name: pool.submit(batch, ch01, tmp_path_factory.mktemp(name))
+            for name, batch in batches.items()
+        }
+
+
+@needs_sandbox
+def test_an_endless_loop_meets_the_time_limit(ch01_batches):
+    _, rows = ch01_batches["loop"].result()
+    row = rows["loop.ipynb"]
+    assert f"time limit ({LOOP_LIMIT_S} s)" in row["note"]
+    assert [float(row[q]) for q in ("q1", "q2", "q3", "q4", "q5")] == [2, 2, 2, 0, 0]
+
+
+def test_without_a_sandbox_a_notebook_can_read_other_submissions(ch01_batches):
+    """--no-sandbox is what GRADING.md says: the time limit, the process group and the JSON hold;
+    the files do not. (The same notebook scores 0 in the sandbox, test above.)"""
+    _, rows = ch01_batches["no_sandbox"].result()
+    assert float(rows["a_honest.ipynb"]["total"]) == 10
+    assert float(rows["b_steal.ipynb"]["total"]) == 10, "without a sandbox, it can copy answers"
+    assert rows["b_steal.ipynb"]["flags"] == "signal/os.kill"  # the kill met only the shim
+
+
+@needs_sandbox
+def test_scores_do_not_depend_on_the_name_or_later_cells(ch01_batches):
+    _, rows = ch01_batches["names"].result()
     same = [CH01.name, "scratch_y.ipynb", "Jane Doe (1).ipynb", "later_wrong.ipynb"]
     columns = ["q1", "q2", "q3", "q4", "q5", "total"]
     for name in same:

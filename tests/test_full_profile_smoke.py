@@ -150,6 +150,9 @@ def test_notebook_runs_under_the_full_profile_at_smoke_size(notebook, server, tm
         timeout=CELL_TIMEOUT,
         startup_timeout=180,  # a loaded CI machine starts a kernel slowly
         resources={"metadata": {"path": str(work)}},
+        # killed once the last cell has run, not asked to shut down (about 2 s a chapter):
+        # nothing here reads how the kernel exits
+        shutdown_kernel="immediate",
     )
     with pytest.MonkeyPatch.context() as mp:  # the kernel inherits this process's environment
         for key, value in env.items():
