@@ -171,6 +171,13 @@ def title_problems(nb: dict, chapter: str) -> list[str]:
     return problems
 
 
+def readable(name: str) -> str:
+    """A processor's name as a reader writes it: /proc/cpuinfo's 'Intel(R) Xeon(R) Processor' is
+    'Intel Xeon' in the box (trademark marks and a trailing 'Processor' or 'CPU' dropped)."""
+    name = re.sub(r"\((?:R|TM)\)", "", name, flags=re.I)
+    return " ".join(re.sub(r"\s+(?:Processor|CPU)$", "", name.strip()).split())
+
+
 def reproducibility_problems(nb: dict, chapter: str, root: Path = ROOT) -> list[str]:
     """The box states the committed run (the machine and date of results/notebooks_run.json, its
     wall time), the seed spread (a number of the chapter's record in results/spread.json) and how
@@ -189,7 +196,7 @@ def reproducibility_problems(nb: dict, chapter: str, root: Path = ROOT) -> list[
         problems.append("results/notebooks_run.json has no run of this chapter (make notebooks)")
     else:
         for key in ("cpu", "date"):
-            if str(run.get(key, "")) not in box:
+            if readable(str(run.get(key, ""))) not in box:
                 problems.append(f"the box does not name the run's {key} {run.get(key)!r}")
         durations = [n for n in numbers(box) if n.kind == "dur"]
         if not any(close(run["seconds"], n) for n in durations):
@@ -400,6 +407,12 @@ def test_self_equation_numbers_fail():
         "cell 3: 'eqs. 11': cite the equation by what it says",
         "cell 3: 'Equation 12': cite the equation by what it says",
     ]
+
+
+def test_self_the_box_names_the_processor_as_a_reader_would():
+    assert readable("Intel(R) Xeon(R) Processor") == "Intel Xeon"
+    assert readable("Intel(R) Core(TM) i7-8650U CPU") == "Intel Core i7-8650U"
+    assert readable("AMD EPYC") == "AMD EPYC"
 
 
 def test_self_the_box_must_state_the_run_the_spread_and_how_to_rerun(tmp_path: Path):
