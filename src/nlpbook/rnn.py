@@ -140,10 +140,10 @@ class _PaddedBidirectional:
             **kwargs,
         )
 
-    def _padding_column(self, like: torch.Tensor, signs=None) -> torch.Tensor:
+    def _flag_column(self, like: torch.Tensor, signs: tuple[float, ...]) -> torch.Tensor:
         """(G*H, 1) fixed weights for a flag input column: each gate's pre-activation driven to
-        +saturation or -saturation (`_gate_signs` unless `signs` says otherwise)."""
-        signs = torch.tensor(signs or self._gate_signs, dtype=like.dtype, device=like.device)
+        +saturation, -saturation or left alone (sign 1, -1, 0) where the flag is 1."""
+        signs = torch.tensor(signs, dtype=like.dtype, device=like.device)
         return (_SATURATE * signs).repeat_interleave(self.hidden_size)[:, None]
 
     def _weights(self, layer: int, suffix: str, pad_column: torch.Tensor) -> list[torch.Tensor]:
@@ -194,7 +194,7 @@ class _PaddedBidirectional:
         one_call = self.one_call_both_directions and self._padding_first_is_exact(hx)
         reverse = None if one_call else reverse_index(lengths, steps)  # (B, T)
         last = (lengths - 1)[:, None, None].expand(batch, 1, self.hidden_size)  # (B, 1, H)
-        pad_column = self._padding_column(x)
+        pad_column = self._flag_column(x, self._gate_signs)
         states = self._initial_state(hx, batch, x)
         finals = []
         layer_input = x
@@ -299,7 +299,7 @@ class BiLSTM(_PaddedBidirectional, nn.LSTM):
         # padding of x_a and x_b is never read (NaN there stays out, as with packing)
         rows = torch.cat([x_a, x_b, x_a.new_zeros(batch, 1, width)], dim=1)  # (B, Ta + Tb + 1, E)
         layer_input = rows.gather(1, source[:, :, None].expand(batch, steps, width))  # (B, T, E)
-        reset_column = self._padding_column(x_a, self._reset_signs)
+        reset_column = self._flag_column(x_a, self._reset_signs)
         zeros = x_a.new_zeros(2, batch, self.hidden_size)  # both directions start from zero
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
